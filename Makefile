@@ -1,0 +1,47 @@
+# Stat19: the two-command quick start is `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+DEMO_PERSONS ?= 20000
+DEMO_START ?= 2026-01-05
+DEMO_DAYS ?= 21
+export STAT19_FIRST_DATE ?= 2025-01-01
+
+.PHONY: install run test ui fixtures bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## Generate demo deliveries, run the whole pipeline, say where the results are.
+run: install
+	rm -rf $(DEMO)/landing
+	$(BIN)/stat19 synth --persons $(DEMO_PERSONS) --start $(DEMO_START) --days $(DEMO_DAYS) --out $(DEMO)/landing --seed 19
+	$(BIN)/stat19 run --landing $(DEMO)/landing --home $(DEMO)/home
+
+## The whole test suite (what CI runs).
+test: install
+	$(BIN)/python -m pytest
+
+## The Dagster UI on http://127.0.0.1:3000 over the demo landing and home.
+ui: install
+	mkdir -p $(DEMO)/home/dagster
+	[ -f $(DEMO)/home/dagster/dagster.yaml ] || $(BIN)/python -c "from stat19.pipeline import dagster_instance; from stat19.paths import Home; from pathlib import Path; dagster_instance(Home(Path('$(DEMO)/home')))"
+	DAGSTER_HOME=$(abspath $(DEMO)/home/dagster) STAT19_LANDING=$(abspath $(DEMO)/landing) STAT19_HOME=$(abspath $(DEMO)/home) \
+		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## Regenerate the committed sample landing in data_fixtures/.
+fixtures: install
+	rm -rf data_fixtures/landing
+	$(BIN)/stat19 synth --persons 2000 --start 2026-01-05 --days 10 --out data_fixtures/landing --seed 19 --error-rate 0.01
+
+bench: install
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache

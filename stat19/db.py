@@ -1,0 +1,93 @@
+"""DuckDB connections and the SQL templates in `sql/`.
+
+Connections are short-lived and opened only when work starts (DuckDB allows one writing process
+per file). Memory is bounded and spills into the vault's scratch folder, so national-scale work
+fits a 2-core, 24 GB machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import jinja2
+
+from stat19.paths import SQL_DIR, Home
+
+MEMORY_LIMIT = os.environ.get("STAT19_DUCKDB_MEMORY", "8GB")
+THREADS = int(os.environ.get("STAT19_DUCKDB_THREADS", "2"))
+
+
+def sql_literal(value: object) -> str:
+    """A SQL string literal (values in templates are spec names and paths, never row data)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(SQL_DIR),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["lit"] = sql_literal
+    env.filters["q"] = sql_ident
+    return env
+
+
+def render(template: str, **params: object) -> str:
+    """Render `sql/<template>` with jinja2."""
+    return _templates().get_template(template).render(**params)
+
+
+def run_script(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run every statement of a rendered script in order."""
+    for statement in split_statements(sql):
+        con.execute(statement)
+
+
+def split_statements(sql: str) -> list[str]:
+    # Statements in our templates end with ';' at the end of a line; strings never do.
+    return [s.strip() for s in re.split(r";\s*\n", sql + "\n") if s.strip() and not _only_comments(s)]
+
+
+def _only_comments(s: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in s.splitlines())
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The SQL macros every Stat19 query may use (identifier checks, ...)."""
+    for path in sorted((SQL_DIR / "macros").glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))
+
+
+def configure(con: duckdb.DuckDBPyConnection, scratch: Path | None) -> None:
+    con.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
+    con.execute(f"SET threads = {THREADS}")
+    con.execute("SET TimeZone = 'Europe/Oslo'")  # delivery dates are Norwegian calendar days
+    if scratch is not None:
+        con.execute(f"SET temp_directory = {sql_literal(scratch)}")
+    install_macros(con)
+
+
+@contextmanager
+def warehouse(home: Home, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the vault's warehouse, closed on exit."""
+    home.ensure()
+    con = duckdb.connect(str(home.warehouse), read_only=read_only)
+    try:
+        configure(con, None if read_only else home.scratch)
+        yield con
+    finally:
+        con.close()

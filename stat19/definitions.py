@@ -1,0 +1,169 @@
+"""The Dagster graph: one ingestion asset per source spec, daily partitions (the delivery date),
+a 06:00 schedule, and a sensor on the landing folder.
+
+Everything here is generic: the assets are made from the specs in `assets/`, so adding a source
+adds its asset without touching this file. All DuckDB work shares one pool of size 1 (DuckDB
+allows one writing process per file) and runs in-process.
+"""
+
+
+import os
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Backoff,
+    ConfigurableResource,
+    DailyPartitionsDefinition,
+    Definitions,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    MaterializeResult,
+    RetryPolicy,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    asset,
+    define_asset_job,
+    in_process_executor,
+    schedule,
+    sensor,
+)
+
+from stat19.db import warehouse
+from stat19.ingest import ensure_schema, load_delivery
+from stat19.landing import Delivery, find_deliveries
+from stat19.paths import Home
+from stat19.reports import write_delivery_reports
+from stat19.specs import SourceSpec, source_specs
+
+# The first delivery date the pipeline knows; partitions run from here to tomorrow.
+FIRST_DATE = os.environ.get("STAT19_FIRST_DATE", "2025-01-01")
+TIMEZONE = "Europe/Oslo"
+DUCKDB_POOL = "duckdb"
+
+daily = DailyPartitionsDefinition(start_date=FIRST_DATE, timezone=TIMEZONE, end_offset=1)
+
+# DuckDB being held by another process is the transient failure worth retrying.
+transient_retry = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL)
+
+
+class Stat19(ConfigurableResource):
+    """Where deliveries land and where Stat19 keeps its zones."""
+
+    landing: str = os.environ.get("STAT19_LANDING", "demo/landing")
+    home: str = os.environ.get("STAT19_HOME", "demo/home")
+
+    @property
+    def home_dir(self) -> Home:
+        return Home(Path(self.home)).ensure()
+
+
+def ingest_asset(spec: SourceSpec) -> AssetsDefinition:
+    """The asset that loads the source's delivery of the partition date into the vault."""
+    key = AssetKey(["vault", spec.name])
+
+    @asset(
+        key=key,
+        partitions_def=daily,
+        group_name="ingest",
+        description=f"{spec.title}: the delivery of the partition date, checked and loaded into the vault "
+        f"({spec.delivery_kind}, {spec.format}).",
+        retry_policy=transient_retry,
+        pool=DUCKDB_POOL,
+        kinds={"duckdb"},
+        check_specs=[AssetCheckSpec("delivery_accepted", asset=key, description="The delivery was not rejected.")],
+    )
+    def _ingest(context: AssetExecutionContext, stat19: Stat19) -> MaterializeResult:
+        day = date.fromisoformat(context.partition_key)
+        delivery = Delivery(spec.name, day, Path(stat19.landing) / spec.name / day.isoformat())
+        home = stat19.home_dir
+        with warehouse(home) as con:
+            ensure_schema(con)
+            if delivery.folder.is_dir():
+                outcome = load_delivery(con, home, delivery)
+            else:
+                outcome = None
+            write_delivery_reports(con, home)
+        if outcome is None:
+            context.log.info(f"{spec.name}: no delivery for {day}")
+            return MaterializeResult(
+                metadata={"status": "none"},
+                check_results=[AssetCheckResult(check_name="delivery_accepted", passed=True, metadata={"status": "none"})],
+            )
+        context.log.info(f"{delivery.label()}: {outcome.status} {outcome.message}")
+        metadata = {
+            "status": outcome.status,
+            "rows_in": outcome.rows_in,
+            "rows_loaded": outcome.rows_loaded,
+            "rows_quarantined": outcome.rows_quarantined,
+            "rows_duplicate": outcome.rows_duplicate,
+            "message": outcome.message,
+        }
+        return MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                AssetCheckResult(
+                    check_name="delivery_accepted",
+                    passed=outcome.status != "rejected",
+                    severity=AssetCheckSeverity.WARN,
+                    metadata={"status": outcome.status, "message": outcome.message},
+                )
+            ],
+        )
+
+    return _ingest
+
+
+ingest_assets = [ingest_asset(spec) for spec in source_specs().values()]
+all_assets = [*ingest_assets]
+
+daily_job = define_asset_job(
+    "daily",
+    selection=[a.key for a in all_assets],
+    partitions_def=daily,
+    executor_def=in_process_executor,
+    description="Everything Stat19 does for one delivery date.",
+)
+
+
+@schedule(job=daily_job, cron_schedule="0 6 * * *", execution_timezone=TIMEZONE,
+          default_status=DefaultScheduleStatus.STOPPED)
+def daily_0600(context: ScheduleEvaluationContext) -> RunRequest:
+    """06:00 Oslo: process yesterday's deliveries (the sensor picks up late ones at any time)."""
+    day = (context.scheduled_execution_time.date() - timedelta(days=1)).isoformat()
+    return RunRequest(run_key=f"schedule:{day}", partition_key=day)
+
+
+@sensor(job=daily_job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED)
+def landing_sensor(context: SensorEvaluationContext, stat19: Stat19):
+    """A run for each delivery that has become complete (its manifest written).
+
+    The run key includes the manifest's digest, so a delivery starts exactly one run, and a
+    re-sent delivery with new content starts another. The sensor never opens DuckDB.
+    """
+    first = date.fromisoformat(FIRST_DATE)
+    for d in find_deliveries(Path(stat19.landing), list(source_specs())):
+        if d.is_complete and d.delivery_date >= first:
+            yield RunRequest(
+                run_key=f"{d.label()}:{d.manifest_digest()}",
+                partition_key=d.delivery_date.isoformat(),
+                asset_selection=[AssetKey(["vault", d.source])],
+                tags={"stat19/delivery": d.label()},
+            )
+
+
+defs = Definitions(
+    assets=all_assets,
+    jobs=[daily_job],
+    schedules=[daily_0600],
+    sensors=[landing_sensor],
+    resources={"stat19": Stat19()},
+    executor=in_process_executor,
+)

@@ -1,0 +1,141 @@
+"""`stat19 run`: process every complete delivery up to a date, through Dagster, in process.
+
+Runs are recorded in `<home>/dagster`, the same instance `make ui` opens, so the statistician
+sees command-line runs in the Dagster UI too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from stat19.db import warehouse
+from stat19.ingest import ensure_schema
+from stat19.landing import Delivery, find_deliveries
+from stat19.paths import Home, write_atomically
+from stat19.specs import source_specs
+
+DAGSTER_YAML = """\
+# Written by stat19: the instance `stat19 run` and `make ui` share.
+telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 1   # DuckDB allows one writing process
+concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
+class RunFailed(Exception):
+    """A step failed; the vault keeps the state of the last completed delivery."""
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[tuple] = field(default_factory=list)  # rows of delivery_log written by this run
+    dates: list[date] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o[2] == status)
+
+
+def dagster_instance(home: Home):
+    from dagster import DagsterInstance
+
+    instance_dir = home.root / "dagster"
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    if not (instance_dir / "dagster.yaml").exists():
+        write_atomically(instance_dir / "dagster.yaml", DAGSTER_YAML)
+    return DagsterInstance.from_config(str(instance_dir))
+
+
+def pending_deliveries(home: Home, landing: Path, through: date | None) -> dict[date, list[Delivery]]:
+    """Deliveries to process, by date: new or changed complete ones, and folders still without a
+    manifest (recorded as ignored). A delivery already loaded or rejected with the same manifest is
+    not tried again."""
+    found = find_deliveries(landing, list(source_specs()), through)
+    with warehouse(home) as con:
+        ensure_schema(con)
+        settled = {
+            (s, d, sha)
+            for s, d, sha in con.execute(
+                "SELECT source, delivery_date, manifest_sha256 FROM loaded_deliveries "
+                "UNION SELECT source, delivery_date, manifest_sha256 FROM delivery_log WHERE status = 'rejected'"
+            ).fetchall()
+        }
+    by_date: dict[date, list[Delivery]] = defaultdict(list)
+    for d in found:
+        if not d.is_complete or (d.source, d.delivery_date, d.manifest_digest()) not in settled:
+            by_date[d.delivery_date].append(d)
+    return dict(sorted(by_date.items()))
+
+
+def run(landing: Path, home: Home, through: date | None = None,
+        progress: Callable[[str], None] = print) -> RunSummary:
+    """Load every pending delivery up to `through`, one Dagster run per delivery date, in date order."""
+    from dagster import AssetKey, materialize
+
+    from stat19 import definitions
+
+    home.ensure()
+    first = date.fromisoformat(definitions.FIRST_DATE)
+    todo = pending_deliveries(home, landing, through)
+    too_early = [d for d in todo if d < first]
+    if too_early:
+        raise RunFailed(
+            f"deliveries dated {too_early[0]} are before the first partition {first}; "
+            f"set STAT19_FIRST_DATE={too_early[0]} (or earlier)"
+        )
+    summary = RunSummary()
+    if not todo:
+        progress("Nothing to do: every complete delivery is already processed.")
+        return summary
+    instance = dagster_instance(home)
+    resource = definitions.Stat19(landing=str(landing), home=str(home.root))
+    by_key = {a.key: a for a in definitions.ingest_assets}
+    progress(f"{sum(len(v) for v in todo.values())} deliveries on {len(todo)} dates to process")
+    for day, deliveries in todo.items():
+        started = datetime.now(timezone.utc)
+        selection = [by_key[AssetKey(["vault", d.source])] for d in deliveries]
+        progress(f"{day}  ingest {', '.join(d.source for d in deliveries)}")
+        result = materialize(
+            selection,
+            partition_key=day.isoformat(),
+            resources={"stat19": resource},
+            instance=instance,
+            raise_on_error=False,
+            tags={"stat19/trigger": "cli"},
+        )
+        outcomes = _outcomes_since(home, started)
+        for o in outcomes:
+            progress("            " + describe_outcome(o))
+        summary.outcomes.extend(outcomes)
+        summary.dates.append(day)
+        if not result.success:
+            failure = next((e for e in result.all_events if e.is_failure), None)
+            why = failure.message if failure is not None else "see the Dagster run log"
+            raise RunFailed(f"the run for {day} failed ({why}); the vault keeps the last completed delivery")
+    return summary
+
+
+def _outcomes_since(home: Home, since: datetime) -> list[tuple]:
+    with warehouse(home, read_only=True) as con:
+        return con.execute(
+            """SELECT source, delivery_date, status, rows_in, rows_loaded, rows_quarantined, rows_duplicate, message
+               FROM delivery_log WHERE processed_at >= ? ORDER BY processed_at""",
+            [since],
+        ).fetchall()
+
+
+def describe_outcome(o: tuple) -> str:
+    source, day, status, rows_in, loaded, quarantined, duplicate, message = o
+    if status == "loaded":
+        extra = f" ({quarantined:,} quarantined, {duplicate:,} duplicates)" if quarantined or duplicate else ""
+        text = f"{source:<9}loaded    {loaded:,} of {rows_in:,} rows{extra}"
+        return text + (f" — {message}" if message else "")
+    return f"{source:<9}{status:<10}{message}"
