@@ -127,7 +127,6 @@ all_assets = [*ingest_assets]
 daily_job = define_asset_job(
     "daily",
     selection=[a.key for a in all_assets],
-    partitions_def=daily,
     executor_def=in_process_executor,
     description="Everything Stat19 does for one delivery date.",
 )

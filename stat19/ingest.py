@@ -140,7 +140,13 @@ def _stage_table(con, home: Home, spec: SourceSpec, t: Table, delivery: Delivery
                                    delimiter=spec.delimiter or "", header=header))
         except duckdb.Error as exc:
             raise DeliveryRejected(f"{where}: {_describe_read_error(exc)}") from None
-        has_rejects = spec.format == "csv" and con.execute("SELECT count(*) FROM stg_rejects").fetchone()[0] > 0
+        has_rejects = False
+        if spec.format == "csv":
+            # DuckDB sets aside rows it cannot parse; undecodable bytes still reject the whole delivery
+            bad_bytes = con.execute("SELECT min(line) FROM stg_rejects WHERE error_type = 'INVALID ENCODING'").fetchone()[0]
+            if bad_bytes is not None:
+                raise DeliveryRejected(f"{where}: bytes that do not decode as UTF-8 at line {bad_bytes}")
+            has_rejects = con.execute("SELECT count(*) FROM stg_rejects").fetchone()[0] > 0
         before = con.execute("SELECT count(*) FROM stg_raw").fetchone()[0]
         run_script(con, render("ingest/stage_append.sql.j2", t=t, format=spec.format, file=f.name, has_rejects=has_rejects))
         rows = con.execute("SELECT count(*) FROM stg_raw").fetchone()[0] - before
@@ -212,8 +218,8 @@ def _columns_of(con, spec: SourceSpec, path: Path, where: str) -> list[str]:
     """The column names a file delivers (CSV header, JSON keys, Parquet schema)."""
     try:
         if spec.format == "csv":
-            with path.open("r", encoding="utf-8", newline="") as f:
-                first = f.readline().rstrip("\r\n")
+            with path.open("rb") as f:
+                first = f.readline().decode("utf-8").rstrip("\r\n")
             return [h.strip().strip('"') for h in first.split(spec.delimiter)] if first else []
         if spec.format == "parquet":
             return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(path)})").fetchall()]
@@ -224,7 +230,7 @@ def _columns_of(con, spec: SourceSpec, path: Path, where: str) -> list[str]:
         ).fetchall()
         return [r[0] for r in rows]
     except UnicodeDecodeError:
-        raise DeliveryRejected(f"{where}: the header does not decode as UTF-8") from None
+        raise DeliveryRejected(f"{where}: bytes that do not decode as UTF-8 in the header line") from None
     except duckdb.Error as exc:
         raise DeliveryRejected(f"{where}: {_describe_read_error(exc)}") from None
 

@@ -23,9 +23,9 @@ DAGSTER_YAML = """\
 # Written by stat19: the instance `stat19 run` and `make ui` share.
 telemetry:
   enabled: false
-run_queue:
-  max_concurrent_runs: 1   # DuckDB allows one writing process
 concurrency:
+  runs:
+    max_concurrent_runs: 1   # DuckDB allows one writing process
   pools:
     default_limit: 1
 """
