@@ -51,10 +51,12 @@ def render(template: str, **params: object) -> str:
     return _templates().get_template(template).render(**params)
 
 
-def run_script(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Run every statement of a rendered script in order."""
+def run_script(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> None:
+    """Run every statement of a rendered script in order; named parameters ($name) go to the
+    statements that use them (values never enter the SQL text)."""
     for statement in split_statements(sql):
-        con.execute(statement)
+        used = {k: v for k, v in (params or {}).items() if f"${k}" in statement}
+        con.execute(statement, used) if used else con.execute(statement)
 
 
 def split_statements(sql: str) -> list[str]:
@@ -67,9 +69,12 @@ def _only_comments(s: str) -> bool:
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """The SQL macros every Stat19 query may use (identifier checks, ...)."""
+    """The SQL macros every Stat19 query may use (identifier checks, ...), as TEMP macros: they
+    belong to the connection, so read-only databases work and no database file depends on them."""
     for path in sorted((SQL_DIR / "macros").glob("*.sql")):
-        con.execute(path.read_text(encoding="utf-8"))
+        sql = re.sub(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?MACRO", "CREATE OR REPLACE TEMP MACRO",
+                     path.read_text(encoding="utf-8"), flags=re.IGNORECASE)
+        con.execute(sql)
 
 
 def configure(con: duckdb.DuckDBPyConnection, scratch: Path | None) -> None:

@@ -1,0 +1,175 @@
+"""Linking the registers on the person, pseudonymising, and publishing the linked zone.
+
+1. Identity resolution (sql/linkage/identity.sql.j2): every identifier any source delivered is
+   followed through the id_changes chain to the person's current identifier; forks and cycles are
+   reported, never fatal.
+2. Pseudonyms: HMAC-SHA-256 of the current identifier under a secret key, computed in DuckDB and
+   cached in the vault (recomputed for everyone if the key changes: another key, nothing links).
+3. The linked model (sql/linked/*.sql.j2, one table per concept) is built into a fresh DuckDB file
+   that replaces `<home>/linked/current.duckdb` atomically: readers never block a run and never
+   see a half-written state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from stat19.db import configure, render, run_script, sql_literal, warehouse
+from stat19.ingest import ensure_schema
+from stat19.paths import SQL_DIR, Home, write_atomically
+from stat19.reference import install_reference_tables
+from stat19.specs import source_specs
+
+KEY_ENV = "STAT19_PSEUDONYM_KEY"
+_KEY_CHECK = b"stat19 pseudonym key check"
+# Reference tables copied into the linked zone, for readers who want names of places.
+REFERENCE_TABLES = ["ref_fylker", "ref_kommuner", "ref_kommune_map"]
+
+
+class LinkageError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LinkageSummary:
+    persons: int
+    identity_problems: int
+    tables: dict[str, int]
+    snapshot: Path
+
+
+def pseudonym_key(home: Home) -> bytes:
+    """The secret key: STAT19_PSEUDONYM_KEY, else <home>/secrets/pseudonym.key (made, mode 0600,
+    for the demo when missing). Never logged, printed or stored anywhere else."""
+    if value := os.environ.get(KEY_ENV):
+        return value.encode("utf-8")
+    path = home.root / "secrets" / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    if path.stat().st_mode & 0o077:
+        raise LinkageError(f"{path} must be readable by its owner only (chmod 600)")
+    return path.read_text().strip().encode("utf-8")
+
+
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC's inner and outer padded keys, so DuckDB can compute HMAC-SHA-256 with two sha256 calls."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def person_columns(include_freg: bool = True) -> list[tuple[str, str, str]]:
+    """(source, table, column) of every person identifier column in the source specs."""
+    return [
+        (spec.name, t.name, c)
+        for spec in source_specs().values()
+        for t in spec.tables
+        for c in t.person_id_columns
+        if include_freg or spec.name != "freg"
+    ]
+
+
+def linked_templates() -> list[str]:
+    """The linked tables, one template each (files starting with '_' are shared pieces)."""
+    return sorted(p.name.removesuffix(".sql.j2") for p in (SQL_DIR / "linked").glob("*.sql.j2") if not p.name.startswith("_"))
+
+
+def link(home: Home) -> LinkageSummary:
+    """Resolve identities, pseudonymise, report linkage, and publish a new linked snapshot."""
+    key = pseudonym_key(home)
+    inner, outer = _hmac_pads(key)
+    check = hmac.new(key, _KEY_CHECK, hashlib.sha256).hexdigest()
+    with warehouse(home) as con:
+        ensure_schema(con)
+        install_reference_tables(con)
+        con.execute("CREATE TABLE IF NOT EXISTS pseudonym_key_check (fingerprint VARCHAR)")
+        if con.execute("SELECT fingerprint FROM pseudonym_key_check").fetchall() != [(check,)]:
+            # a new key: every pseudonym is made again, so nothing links to the old ones
+            con.execute("DROP TABLE IF EXISTS pseudonyms")
+            con.execute("DELETE FROM pseudonym_key_check")
+            con.execute("INSERT INTO pseudonym_key_check VALUES (?)", [check])
+        run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
+                   params={"inner_pad": inner, "outer_pad": outer})
+        run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_freg=False)))
+        write_atomically(home.reports / "linkage.csv", con.sql("SELECT * FROM linkage_report ORDER BY ALL").pl().write_csv())
+        write_atomically(home.reports / "identity_problems.csv",
+                         con.sql("SELECT problem, detail, count(*) AS identifiers FROM identity_problems GROUP BY ALL ORDER BY ALL").pl().write_csv())
+        problems = con.execute("SELECT count(*) FROM identity_problems").fetchone()[0]
+        snapshot, counts = _build_snapshot(con, home)
+        persons = counts.get("persons", 0)
+    return LinkageSummary(persons, problems, counts, snapshot)
+
+
+def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, dict[str, int]]:
+    home.linked.mkdir(parents=True, exist_ok=True)
+    building = home.linked / f".building-{uuid.uuid4().hex}.duckdb"
+    target = home.linked / "current.duckdb"
+    vault_db = con.execute("SELECT current_database()").fetchone()[0]
+    con.execute(f"ATTACH {sql_literal(building)} AS build")
+    try:
+        counts = {}
+        for name in linked_templates():
+            con.execute(f'CREATE TABLE build."{name}" AS ' + render(f"linked/{name}.sql.j2"))
+            counts[name] = con.execute(f'SELECT count(*) FROM build."{name}"').fetchone()[0]
+        for name in REFERENCE_TABLES:
+            con.execute(f'CREATE TABLE build."{name}" AS SELECT * FROM "{vault_db}"."{name}"')
+        con.execute("USE build")
+        run_script(con, render("linked/_views.sql.j2"))
+        con.execute(f'USE "{vault_db}"')
+        counts["residences"] = con.execute("SELECT count(*) FROM build.residences").fetchone()[0]
+        con.execute("CHECKPOINT build")
+        con.execute("DETACH build")
+        os.replace(building, target)  # readers see the old snapshot or the new one, never a mix
+    except BaseException:
+        try:
+            con.execute(f'USE "{vault_db}"')
+            con.execute("DETACH DATABASE IF EXISTS build")
+        finally:
+            building.unlink(missing_ok=True)
+            Path(str(building) + ".wal").unlink(missing_ok=True)
+        raise
+    return target, counts
+
+
+@contextmanager
+def linked_connection(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The pipeline's view for products: the vault (person_birth_dates, ref_*) with the linked
+    snapshot attached read-only; linked tables resolve by plain name."""
+    with warehouse(home) as con:
+        vault_db = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"ATTACH {sql_literal(home.linked / 'current.duckdb')} AS linked (READ_ONLY)")
+        con.execute(f"SET search_path = 'linked,{vault_db}'")
+        try:
+            yield con
+        finally:
+            con.execute("RESET search_path")
+            con.execute("DETACH linked")
+
+
+@contextmanager
+def read_linked(home: Home) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published linked snapshot (for epidemiologists)."""
+    path = home.linked / "current.duckdb"
+    if not path.exists():
+        raise LinkageError(f"{path} does not exist yet: run `stat19 run` first")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        configure(con, None)
+        yield con
+    finally:
+        con.close()
