@@ -61,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--landing", type=Path, required=True, help="landing folder: LANDING/<source>/<YYYY-MM-DD>/")
     run.add_argument("--home", type=Path, required=True, help="Stat19 home: vault/, linked/, published/, reports/")
     run.add_argument("--through", type=_date, default=None, help="last delivery date to process (default: all)")
+
+    query = sub.add_parser("query", help="query the pseudonymised linked tables (read-only)",
+                           description="Run SQL on HOME/linked/current.duckdb, read-only and without access to other "
+                           "files. Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
+                           "lab_results, hospital_episodes, primary_care_contacts, births, deaths, dispensings; "
+                           "see `stat19 describe`. Output: CSV on standard output, or --out FILE (.csv or .parquet).")
+    query.add_argument("--home", type=Path, required=True, help="Stat19 home")
+    query.add_argument("sql", help="the query, e.g. \"SELECT vaccine_group, count(*) FROM vaccinations GROUP BY ALL\"")
+    query.add_argument("--out", type=Path, default=None, help="write to a .csv or .parquet file instead")
+
+    describe = sub.add_parser("describe", help="print the data dictionary of the linked model (Markdown)")
+    describe.add_argument("--home", type=Path, default=None, help="Stat19 home: add types and row counts of its snapshot")
     return parser
 
 
@@ -71,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
             return _synth(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "query":
+            return _query(args)
+        if args.command == "describe":
+            from stat19.query import describe
+
+            print(describe(Home(args.home) if args.home else None))
+            return EXIT_OK
     except KeyboardInterrupt:
         print("stat19: interrupted; the vault keeps its last completed state", file=sys.stderr)
         return EXIT_FAILED
@@ -112,6 +131,29 @@ def _run(args) -> int:
     print(f"  vault:       {home.warehouse}  (identifiable zone)")
     if rejected:
         print(f"  {rejected} rejected deliveries: see the message column of deliveries.csv")
+    return EXIT_OK
+
+
+def _query(args) -> int:
+    import duckdb
+
+    from stat19.linkage import LinkageError
+    from stat19.query import linked
+
+    try:
+        frame = linked(Home(args.home), args.sql)
+    except (LinkageError, duckdb.Error) as exc:
+        print(f"stat19 query: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.out is None:
+        sys.stdout.write(frame.write_csv())
+    elif args.out.suffix == ".parquet":
+        frame.write_parquet(args.out)
+    elif args.out.suffix == ".csv":
+        frame.write_csv(args.out)
+    else:
+        print("stat19 query: --out must end in .csv or .parquet", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

@@ -39,6 +39,7 @@ from dagster import (
 from stat19.db import warehouse
 from stat19.ingest import ensure_schema, load_delivery
 from stat19.landing import Delivery, find_deliveries
+from stat19.linkage import link
 from stat19.paths import Home
 from stat19.reports import write_delivery_reports
 from stat19.specs import SourceSpec, source_specs
@@ -122,7 +123,30 @@ def ingest_asset(spec: SourceSpec) -> AssetsDefinition:
 
 
 ingest_assets = [ingest_asset(spec) for spec in source_specs().values()]
-all_assets = [*ingest_assets]
+
+
+@asset(
+    key=AssetKey(["linked", "model"]),
+    deps=[a.key for a in ingest_assets],
+    partitions_def=daily,
+    group_name="linked",
+    description="Identities resolved through id_changes, pseudonymised, and the linked model published as "
+    "<home>/linked/current.duckdb (atomically replaced); linkage report in <home>/reports/linkage.csv.",
+    retry_policy=transient_retry,
+    pool=DUCKDB_POOL,
+    kinds={"duckdb"},
+)
+def linked_model(context: AssetExecutionContext, stat19: Stat19) -> MaterializeResult:
+    summary = link(stat19.home_dir)
+    context.log.info(f"linked {summary.persons:,} persons; {summary.identity_problems} identity problems")
+    return MaterializeResult(metadata={
+        "persons": summary.persons,
+        "identity_problems": summary.identity_problems,
+        **{f"rows_{name}": n for name, n in summary.tables.items()},
+    })
+
+
+all_assets = [*ingest_assets, linked_model]
 
 daily_job = define_asset_job(
     "daily",

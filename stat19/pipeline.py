@@ -39,6 +39,7 @@ class RunFailed(Exception):
 class RunSummary:
     outcomes: list[tuple] = field(default_factory=list)  # rows of delivery_log written by this run
     dates: list[date] = field(default_factory=list)
+    reference_date: date | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o[2] == status)
@@ -92,35 +93,55 @@ def run(landing: Path, home: Home, through: date | None = None,
             f"set STAT19_FIRST_DATE={too_early[0]} (or earlier)"
         )
     summary = RunSummary()
-    if not todo:
-        progress("Nothing to do: every complete delivery is already processed.")
-        return summary
     instance = dagster_instance(home)
     resource = definitions.Stat19(landing=str(landing), home=str(home.root))
-    by_key = {a.key: a for a in definitions.ingest_assets}
-    progress(f"{sum(len(v) for v in todo.values())} deliveries on {len(todo)} dates to process")
-    for day, deliveries in todo.items():
-        started = datetime.now(timezone.utc)
-        selection = [by_key[AssetKey(["vault", d.source])] for d in deliveries]
-        progress(f"{day}  ingest {', '.join(d.source for d in deliveries)}")
+    by_key = {a.key: a for a in definitions.all_assets}
+
+    def materialize_for(day: date, keys: list, what: str) -> None:
         result = materialize(
-            selection,
+            [by_key[k] for k in keys],
             partition_key=day.isoformat(),
             resources={"stat19": resource},
             instance=instance,
             raise_on_error=False,
             tags={"stat19/trigger": "cli"},
         )
-        outcomes = _outcomes_since(home, started)
-        for o in outcomes:
-            progress("            " + describe_outcome(o))
-        summary.outcomes.extend(outcomes)
-        summary.dates.append(day)
         if not result.success:
             failure = next((e for e in result.all_events if e.is_failure), None)
             why = failure.message if failure is not None else "see the Dagster run log"
-            raise RunFailed(f"the run for {day} failed ({why}); the vault keeps the last completed delivery")
+            raise RunFailed(f"{what} for {day} failed ({why}); the last completed state is kept")
+
+    if todo:
+        progress(f"{sum(len(v) for v in todo.values())} deliveries on {len(todo)} dates to process")
+    for day, deliveries in todo.items():
+        started = datetime.now(timezone.utc)
+        progress(f"{day}  ingest {', '.join(d.source for d in deliveries)}")
+        try:
+            materialize_for(day, [AssetKey(["vault", d.source]) for d in deliveries], "ingestion")
+        finally:
+            outcomes = _outcomes_since(home, started)
+            for o in outcomes:
+                progress("            " + describe_outcome(o))
+            summary.outcomes.extend(outcomes)
+        summary.dates.append(day)
+
+    # Everything after ingestion works on the state as known on the run's date.
+    last = through or (max(todo) if todo else _last_loaded(home))
+    if last is None:
+        progress("Nothing loaded yet.")
+        return summary
+    if todo or not (home.linked / "current.duckdb").exists():
+        progress(f"{last}  link, pseudonymise and publish the linked model")
+        materialize_for(last, [AssetKey(["linked", "model"])], "linkage")
+    else:
+        progress("Nothing new to process: every complete delivery is already loaded.")
+    summary.reference_date = last
     return summary
+
+
+def _last_loaded(home: Home) -> date | None:
+    with warehouse(home, read_only=True) as con:
+        return con.execute("SELECT max(delivery_date) FROM loaded_deliveries").fetchone()[0]
 
 
 def _outcomes_since(home: Home, since: datetime) -> list[tuple]:
