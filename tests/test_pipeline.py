@@ -1,0 +1,98 @@
+"""`stat19 run` through Dagster, the reports it writes, and the Dagster definitions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from dagster import build_sensor_context, DagsterInstance
+
+from kit import csv_bytes, jsonl_bytes, write_delivery
+from stat19.cli import main
+from test_ingest import MFR_HEADER, mfr_row, vacc
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    root = tmp_path / "landing"
+    write_delivery(root, "mfr", "2026-01-05", {"b.csv": (csv_bytes(MFR_HEADER, [mfr_row(0), mfr_row(0), mfr_row(1, birth_date="x")], ","), 3)})
+    write_delivery(root, "sysvak", "2026-01-05", {"a.jsonl": (jsonl_bytes([vacc(0), vacc(1)]), 2)})
+    write_delivery(root, "mfr", "2026-01-06", {"b.csv": (csv_bytes(MFR_HEADER, [mfr_row(2)], ","), 1)},
+                   manifest_rows={"b.csv": 5})  # rejected
+    write_delivery(root, "sysvak", "2026-01-06", {"a.jsonl": (jsonl_bytes([vacc(3)]), 1)}, manifest=False)  # in progress
+    write_delivery(root, "sysvak", "2026-01-07", {"a.jsonl": (jsonl_bytes([vacc(4)]), 1)})
+    return root
+
+
+def test_run_loads_everything_complete_and_accounts_for_every_row(landing, tmp_path, capsys):
+    home = tmp_path / "home"
+    assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert "mfr      loaded    1 of 3 rows (1 quarantined, 1 duplicates)" in out
+    assert "rejected" in out and "ignored" in out
+
+    rows = read_csv(home / "reports" / "deliveries.csv")
+    by = {(r["source"], r["delivery_date"]): r for r in rows}
+    assert by[("mfr", "2026-01-05")]["status"] == "loaded"
+    assert by[("mfr", "2026-01-06")]["status"] == "rejected"
+    assert "manifest says 5" in by[("mfr", "2026-01-06")]["message"]
+    assert by[("sysvak", "2026-01-06")]["status"] == "ignored"
+    assert by[("sysvak", "2026-01-07")]["status"] == "loaded"
+    for r in rows:
+        if r["status"] == "loaded":
+            assert int(r["rows_in"]) == int(r["rows_loaded"]) + int(r["rows_quarantined"]) + int(r["rows_duplicate"])
+    assert read_csv(home / "reports" / "quarantine.csv")[0]["reason"] == "bad_date"
+
+    # Running again does nothing new; completing the in-progress delivery loads just that one.
+    assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
+    write_delivery(landing, "sysvak", "2026-01-06", {"a.jsonl": (jsonl_bytes([vacc(3)]), 1)})
+    assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert "sysvak   loaded    1 of 1 rows" in out
+    statuses = [(r["source"], r["delivery_date"], r["status"]) for r in read_csv(home / "reports" / "deliveries.csv")]
+    assert statuses.count(("mfr", "2026-01-05", "loaded")) == 1
+
+
+def test_run_through_stops_at_the_date(landing, tmp_path):
+    home = tmp_path / "home"
+    assert main(["run", "--landing", str(landing), "--home", str(home), "--through", "2026-01-05"]) == 0
+    dates = {r["delivery_date"] for r in read_csv(home / "reports" / "deliveries.csv")}
+    assert dates == {"2026-01-05"}
+
+
+def test_run_explains_bad_usage(tmp_path, capsys):
+    assert main(["run", "--landing", str(tmp_path / "nowhere"), "--home", str(tmp_path / "home")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--landing", str(tmp_path), "--home", str(tmp_path), "--through", "5 January"])
+    assert exc.value.code == 2
+
+
+def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sensor():
+    from stat19.definitions import defs
+    from stat19.specs import source_specs
+
+    repo = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {f"vault/{s}" for s in source_specs()} <= keys
+    assert repo.get_schedule_def("daily_0600").cron_schedule == "0 6 * * *"
+    assert repo.get_schedule_def("daily_0600").execution_timezone == "Europe/Oslo"
+    assert repo.get_sensor_def("landing_sensor")
+
+
+def test_the_sensor_requests_one_run_per_complete_delivery_keyed_by_its_manifest(landing):
+    from stat19.definitions import Stat19, landing_sensor
+
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(instance=instance, resources={"stat19": Stat19(landing=str(landing), home="unused")})
+        requests = list(landing_sensor(context))
+    keys = [r.run_key for r in requests]
+    assert len(keys) == len(set(keys)) == 4  # the folder without a manifest is not requested
+    assert all(k.split(":")[0] in {"mfr/2026-01-05", "sysvak/2026-01-05", "mfr/2026-01-06", "sysvak/2026-01-07"} for k in keys)
+    assert {r.partition_key for r in requests} == {"2026-01-05", "2026-01-06", "2026-01-07"}
