@@ -129,7 +129,11 @@ def _stage_table(con, home: Home, spec: SourceSpec, t: Table, delivery: Delivery
         where = f"{delivery.label()}/{f.name}"
         path = _readable_utf8(home, spec, delivery, f.name)
         header = _columns_of(con, spec, path, where)
-        missing = [c for c in t.column_names if c not in header]
+        expected = t.column_names
+        if spec.format == "jsonl":
+            # JSON writers may omit null keys: only required keys must appear, and only if there are rows
+            expected = [c.name for c in t.columns if c.required] if header else []
+        missing = [c for c in expected if c not in header]
         if missing:
             raise DeliveryRejected(f"{where}: missing required column {missing[0]}")
         unexpected = [c for c in header if c not in t.column_names]

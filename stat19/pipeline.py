@@ -105,6 +105,8 @@ def run(landing: Path, home: Home, through: date | None = None,
             instance=instance,
             raise_on_error=False,
             tags={"stat19/trigger": "cli"},
+            # the terminal shows Stat19's own progress lines; Dagster's full log stays in the instance
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
         if not result.success:
             failure = next((e for e in result.all_events if e.is_failure), None)
