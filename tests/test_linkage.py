@@ -198,3 +198,20 @@ def test_a_reader_never_blocks_or_sees_a_half_written_snapshot(tmp_path, monkeyp
     out, err = reader.communicate(timeout=60)
     assert reader.returncode == 0, err
     assert int(out) > 5 and writes >= 2
+
+
+def test_the_data_dictionary_describes_every_linked_column(tmp_path, monkeypatch):
+    from stat19.query import describe, linked_model_spec
+
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k")
+    env = Env(tmp_path)
+    _small_landing(env)
+    link(env.home)
+    spec = linked_model_spec()
+    with read_linked(env.home) as con:
+        actual = con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall()
+    undescribed = [(t, c) for t, c in actual
+                   if t not in spec["tables"] or (c not in spec["tables"][t]["columns"] and c not in spec["common"])]
+    assert undescribed == []
+    assert set(spec["tables"]) == {t for t, _ in actual}
+    assert "| `vaccine_group` | VARCHAR |" in describe(env.home)
