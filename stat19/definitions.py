@@ -19,6 +19,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     Backoff,
+    BackfillPolicy,
     ConfigurableResource,
     DailyPartitionsDefinition,
     Definitions,
@@ -37,10 +38,11 @@ from dagster import (
 )
 
 from stat19.db import warehouse
-from stat19.ingest import ensure_schema, load_delivery
+from stat19.ingest import ensure_schema, is_settled, load_delivery
 from stat19.landing import Delivery, find_deliveries
 from stat19.linkage import link
 from stat19.paths import Home
+from stat19.progress import say
 from stat19.reports import write_delivery_reports
 from stat19.specs import SourceSpec, source_specs
 
@@ -77,44 +79,49 @@ def ingest_asset(spec: SourceSpec) -> AssetsDefinition:
         description=f"{spec.title}: the delivery of the partition date, checked and loaded into the vault "
         f"({spec.delivery_kind}, {spec.format}).",
         retry_policy=transient_retry,
+        backfill_policy=BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         kinds={"duckdb"},
         check_specs=[AssetCheckSpec("delivery_accepted", asset=key, description="The delivery was not rejected.")],
     )
     def _ingest(context: AssetExecutionContext, stat19: Stat19) -> MaterializeResult:
-        day = date.fromisoformat(context.partition_key)
-        delivery = Delivery(spec.name, day, Path(stat19.landing) / spec.name / day.isoformat())
+        # One partition (a sensor or schedule run) or a range of them (a backfill, `stat19 run`):
+        # the deliveries of the range load in date order within this one step.
         home = stat19.home_dir
+        single = len(context.partition_keys) == 1
+        outcomes = []
         with warehouse(home) as con:
             ensure_schema(con)
-            if delivery.folder.is_dir():
+            for key in context.partition_keys:
+                day = date.fromisoformat(key)
+                delivery = Delivery(spec.name, day, Path(stat19.landing) / spec.name / key)
+                if not delivery.folder.is_dir():
+                    continue
+                if not single and is_settled(con, delivery):
+                    continue  # a backfill passes over what is already done without noise
                 outcome = load_delivery(con, home, delivery)
-            else:
-                outcome = None
+                outcomes.append(outcome)
+                context.log.info(outcome.describe())
+                say(outcome.describe())
             write_delivery_reports(con, home)
-        if outcome is None:
-            context.log.info(f"{spec.name}: no delivery for {day}")
-            return MaterializeResult(
-                metadata={"status": "none"},
-                check_results=[AssetCheckResult(check_name="delivery_accepted", passed=True, metadata={"status": "none"})],
-            )
-        context.log.info(f"{delivery.label()}: {outcome.status} {outcome.message}")
+        rejected = [f"{o.source}/{o.delivery_date}: {o.message}" for o in outcomes if o.status == "rejected"]
         metadata = {
-            "status": outcome.status,
-            "rows_in": outcome.rows_in,
-            "rows_loaded": outcome.rows_loaded,
-            "rows_quarantined": outcome.rows_quarantined,
-            "rows_duplicate": outcome.rows_duplicate,
-            "message": outcome.message,
+            "deliveries": len(outcomes),
+            **{f"deliveries_{status}": sum(o.status == status for o in outcomes)
+               for status in ("loaded", "rejected", "ignored", "already_loaded")},
+            "rows_in": sum(o.rows_in for o in outcomes),
+            "rows_loaded": sum(o.rows_loaded for o in outcomes),
+            "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+            "rows_duplicate": sum(o.rows_duplicate for o in outcomes),
         }
         return MaterializeResult(
             metadata=metadata,
             check_results=[
                 AssetCheckResult(
                     check_name="delivery_accepted",
-                    passed=outcome.status != "rejected",
+                    passed=not rejected,
                     severity=AssetCheckSeverity.WARN,
-                    metadata={"status": outcome.status, "message": outcome.message},
+                    metadata={"rejected": "\n".join(rejected) or "none"},
                 )
             ],
         )
@@ -133,6 +140,7 @@ ingest_assets = [ingest_asset(spec) for spec in source_specs().values()]
     description="Identities resolved through id_changes, pseudonymised, and the linked model published as "
     "<home>/linked/current.duckdb (atomically replaced); linkage report in <home>/reports/linkage.csv.",
     retry_policy=transient_retry,
+    backfill_policy=BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,
     kinds={"duckdb"},
 )

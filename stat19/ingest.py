@@ -37,6 +37,14 @@ class Outcome:
     message: str = ""
     manifest_sha256: str | None = None
 
+    def describe(self) -> str:
+        """One line for a person watching the run."""
+        head = f"{self.delivery_date}  {self.source:<9}{self.status:<15}"
+        if self.status != "loaded":
+            return head + self.message
+        extra = f" ({self.rows_quarantined:,} quarantined, {self.rows_duplicate:,} duplicates)" if self.rows_quarantined or self.rows_duplicate else ""
+        return head + f"{self.rows_loaded:,} of {self.rows_in:,} rows{extra}" + (f" — {self.message}" if self.message else "")
+
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec] | None = None) -> None:
     """Create the bookkeeping and record tables (idempotent) and refresh their views."""
@@ -44,6 +52,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec] |
     for spec in (specs or source_specs()).values():
         for t in spec.tables:
             run_script(con, render("ingest/record_table.sql.j2", t=t, types=SQL_TYPES))
+
+
+def is_settled(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> bool:
+    """Loaded, or rejected, with exactly this manifest: trying again would change nothing."""
+    if not delivery.is_complete:
+        return False
+    return con.execute(
+        """SELECT count(*) > 0 FROM (
+               SELECT manifest_sha256 FROM loaded_deliveries WHERE source = $s AND delivery_date = $d
+               UNION ALL
+               SELECT manifest_sha256 FROM delivery_log WHERE source = $s AND delivery_date = $d AND status = 'rejected'
+           ) WHERE manifest_sha256 = $sha""",
+        {"s": delivery.source, "d": delivery.delivery_date, "sha": delivery.manifest_digest()},
+    ).fetchone()[0]
 
 
 def load_delivery(con: duckdb.DuckDBPyConnection, home: Home, delivery: Delivery, force: bool = False) -> Outcome:

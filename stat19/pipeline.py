@@ -17,6 +17,7 @@ from stat19.db import warehouse
 from stat19.ingest import ensure_schema
 from stat19.landing import Delivery, find_deliveries
 from stat19.paths import Home, write_atomically
+from stat19.progress import set_printer
 from stat19.specs import source_specs
 
 DAGSTER_YAML = """\
@@ -78,8 +79,10 @@ def pending_deliveries(home: Home, landing: Path, through: date | None) -> dict[
 
 def run(landing: Path, home: Home, through: date | None = None,
         progress: Callable[[str], None] = print) -> RunSummary:
-    """Load every pending delivery up to `through`, one Dagster run per delivery date, in date order."""
+    """Load every pending delivery up to `through`, then link, in one Dagster run over the range of
+    pending dates (each source's deliveries in date order), recorded in the home's instance."""
     from dagster import AssetKey, materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from stat19 import definitions
 
@@ -93,51 +96,40 @@ def run(landing: Path, home: Home, through: date | None = None,
             f"set STAT19_FIRST_DATE={too_early[0]} (or earlier)"
         )
     summary = RunSummary()
-    instance = dagster_instance(home)
-    resource = definitions.Stat19(landing=str(landing), home=str(home.root))
-    by_key = {a.key: a for a in definitions.all_assets}
+    last = through or (max(todo) if todo else _last_loaded(home))
+    if last is None:
+        progress("Nothing to do: no complete delivery in the landing folder.")
+        return summary
+    summary.reference_date = last
+    if not todo and (home.linked / "current.duckdb").exists():
+        progress("Nothing new: every complete delivery is already processed.")
+        return summary
 
-    def materialize_for(day: date, keys: list, what: str) -> None:
+    sources = sorted({d.source for deliveries in todo.values() for d in deliveries})
+    keys = [AssetKey(["vault", s]) for s in sources] + [AssetKey(["linked", "model"])]
+    by_key = {a.key: a for a in definitions.all_assets}
+    start, end = (min(todo), last) if todo else (last, last)
+    progress(f"{sum(len(v) for v in todo.values())} deliveries from {start} to {end}; then link and pseudonymise")
+    started = datetime.now(timezone.utc)
+    set_printer(lambda line: progress("  " + line))
+    try:
         result = materialize(
             [by_key[k] for k in keys],
-            partition_key=day.isoformat(),
-            resources={"stat19": resource},
-            instance=instance,
+            instance=dagster_instance(home),
+            resources={"stat19": definitions.Stat19(landing=str(landing), home=str(home.root))},
+            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+                  "stat19/trigger": "cli"},
             raise_on_error=False,
-            tags={"stat19/trigger": "cli"},
             # the terminal shows Stat19's own progress lines; Dagster's full log stays in the instance
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
-        if not result.success:
-            failure = next((e for e in result.all_events if e.is_failure), None)
-            why = failure.message if failure is not None else "see the Dagster run log"
-            raise RunFailed(f"{what} for {day} failed ({why}); the last completed state is kept")
-
-    if todo:
-        progress(f"{sum(len(v) for v in todo.values())} deliveries on {len(todo)} dates to process")
-    for day, deliveries in todo.items():
-        started = datetime.now(timezone.utc)
-        progress(f"{day}  ingest {', '.join(d.source for d in deliveries)}")
-        try:
-            materialize_for(day, [AssetKey(["vault", d.source]) for d in deliveries], "ingestion")
-        finally:
-            outcomes = _outcomes_since(home, started)
-            for o in outcomes:
-                progress("            " + describe_outcome(o))
-            summary.outcomes.extend(outcomes)
-        summary.dates.append(day)
-
-    # Everything after ingestion works on the state as known on the run's date.
-    last = through or (max(todo) if todo else _last_loaded(home))
-    if last is None:
-        progress("Nothing loaded yet.")
-        return summary
-    if todo or not (home.linked / "current.duckdb").exists():
-        progress(f"{last}  link, pseudonymise and publish the linked model")
-        materialize_for(last, [AssetKey(["linked", "model"])], "linkage")
-    else:
-        progress("Nothing new to process: every complete delivery is already loaded.")
-    summary.reference_date = last
+    finally:
+        set_printer(None)
+        summary.outcomes = _outcomes_since(home, started)
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_failure), None)
+        why = failure.message if failure is not None else "see the Dagster run log"
+        raise RunFailed(f"the run for {start}..{end} failed ({why}); the last completed state is kept")
     return summary
 
 
@@ -153,12 +145,3 @@ def _outcomes_since(home: Home, since: datetime) -> list[tuple]:
                FROM delivery_log WHERE processed_at >= ? ORDER BY processed_at""",
             [since],
         ).fetchall()
-
-
-def describe_outcome(o: tuple) -> str:
-    source, day, status, rows_in, loaded, quarantined, duplicate, message = o
-    if status == "loaded":
-        extra = f" ({quarantined:,} quarantined, {duplicate:,} duplicates)" if quarantined or duplicate else ""
-        text = f"{source:<9}loaded    {loaded:,} of {rows_in:,} rows{extra}"
-        return text + (f" — {message}" if message else "")
-    return f"{source:<9}{status:<10}{message}"

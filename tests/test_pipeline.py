@@ -34,7 +34,7 @@ def test_run_loads_everything_complete_and_accounts_for_every_row(landing, tmp_p
     home = tmp_path / "home"
     assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
     out = capsys.readouterr().out
-    assert "mfr      loaded    1 of 3 rows (1 quarantined, 1 duplicates)" in out
+    assert "2026-01-05  mfr      loaded         1 of 3 rows (1 quarantined, 1 duplicates)" in out
     assert "rejected" in out and "ignored" in out
 
     rows = read_csv(home / "reports" / "deliveries.csv")
@@ -54,7 +54,7 @@ def test_run_loads_everything_complete_and_accounts_for_every_row(landing, tmp_p
     write_delivery(landing, "sysvak", "2026-01-06", {"a.jsonl": (jsonl_bytes([vacc(3)]), 1)})
     assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
     out = capsys.readouterr().out
-    assert "sysvak   loaded    1 of 1 rows" in out
+    assert "2026-01-06  sysvak   loaded         1 of 1 rows" in out
     statuses = [(r["source"], r["delivery_date"], r["status"]) for r in read_csv(home / "reports" / "deliveries.csv")]
     assert statuses.count(("mfr", "2026-01-05", "loaded")) == 1
 
