@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stat19.paths import Home
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DQ_BLOCKED = 0, 1, 2, 3
 
 DESCRIPTION = """\
 Stat19 links Norwegian health register deliveries on the person, pseudonymises them and
@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="process every complete delivery up to a date",
                          description="Check and load every complete delivery in the landing folder (in date order, "
                          "through Dagster), quarantining bad rows and rejecting broken deliveries. Deliveries "
-                         "already processed are skipped, so running again is safe. Reports go to HOME/reports.")
+                         "already processed are skipped, so running again is safe. Then data-quality checks for the last date, "
+                         "linkage and pseudonymisation. Reports go to HOME/reports. Exit codes: 0 done, 1 a step "
+                         "failed, 2 bad usage, 3 a blocking data-quality check withheld the date's results.")
     run.add_argument("--landing", type=Path, required=True, help="landing folder: LANDING/<source>/<YYYY-MM-DD>/")
     run.add_argument("--home", type=Path, required=True, help="Stat19 home: vault/, linked/, published/, reports/")
     run.add_argument("--through", type=_date, default=None, help="last delivery date to process (default: all)")
@@ -111,7 +113,9 @@ def _synth(args) -> int:
 
 
 def _run(args) -> int:
-    from stat19.pipeline import RunFailed, run
+    import duckdb
+
+    from stat19.pipeline import DataQualityBlocked, RunFailed, run
 
     if not args.landing.is_dir():
         print(f"stat19 run: landing folder {args.landing} does not exist", file=sys.stderr)
@@ -123,12 +127,24 @@ def _run(args) -> int:
     except RunFailed as exc:
         print(f"stat19 run: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except duckdb.IOException as exc:
+        # typically another process holds the vault (DuckDB allows one writer)
+        print(f"stat19 run: the home {home.root} is in use: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
+    except DataQualityBlocked as exc:
+        print(f"stat19 run: {exc}", file=sys.stderr)
+        print("The deliveries are loaded and kept; what depends on them for this date was withheld and "
+              "earlier releases stay as they were. Report: " + str(home.reports / "dq"), file=sys.stderr)
+        return EXIT_DQ_BLOCKED
     rejected = summary.count("rejected")
     print(f"\nDone in {time.perf_counter() - started:.0f} s: {summary.count('loaded')} deliveries loaded, "
           f"{rejected} rejected, {summary.count('ignored')} still without a manifest.")
     print(f"  accounting:  {home.reports / 'deliveries.csv'}  (every row loaded, quarantined or duplicate)")
     print(f"  quarantine:  {home.reports / 'quarantine.csv'}")
     print(f"  vault:       {home.warehouse}  (identifiable zone)")
+    print(f"  linked:      {home.linked / 'current.duckdb'}  (pseudonymised; `stat19 query --home {home.root} \"SQL\"`)")
+    if summary.reference_date:
+        print(f"  quality:     {home.reports / 'dq' / f'{summary.reference_date}.html'}")
     if rejected:
         print(f"  {rejected} rejected deliveries: see the message column of deliveries.csv")
     return EXIT_OK

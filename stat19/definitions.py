@@ -17,6 +17,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     AssetsDefinition,
     Backoff,
     BackfillPolicy,
@@ -38,6 +39,7 @@ from dagster import (
 )
 
 from stat19.db import warehouse
+from stat19.dq import dq_asset_checks
 from stat19.ingest import ensure_schema, is_settled, load_delivery
 from stat19.landing import Delivery, find_deliveries
 from stat19.linkage import link
@@ -156,9 +158,14 @@ def linked_model(context: AssetExecutionContext, stat19: Stat19) -> MaterializeR
 
 all_assets = [*ingest_assets, linked_model]
 
+# Data-quality suites (dq_checks/*.yaml) as asset checks next to the assets they guard; a blocking
+# failure withholds everything downstream for that day.
+dq_checks = dq_asset_checks(assets=[a.key for a in all_assets], linked_asset="linked/model",
+                            partitions_def=daily, retry_policy=transient_retry)
+
 daily_job = define_asset_job(
     "daily",
-    selection=[a.key for a in all_assets],
+    selection=AssetSelection.assets(*[a.key for a in all_assets]) | AssetSelection.checks(*dq_checks),
     executor_def=in_process_executor,
     description="Everything Stat19 does for one delivery date.",
 )
@@ -192,6 +199,7 @@ def landing_sensor(context: SensorEvaluationContext, stat19: Stat19):
 
 defs = Definitions(
     assets=all_assets,
+    asset_checks=dq_checks,
     jobs=[daily_job],
     schedules=[daily_0600],
     sensors=[landing_sensor],

@@ -6,6 +6,7 @@ sees command-line runs in the Dagster UI too.
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from stat19.ingest import ensure_schema
 from stat19.landing import Delivery, find_deliveries
 from stat19.paths import Home, write_atomically
 from stat19.progress import set_printer
+from stat19.dq import blocked_in_run, check_day
 from stat19.specs import source_specs
 
 DAGSTER_YAML = """\
@@ -81,7 +83,7 @@ def run(landing: Path, home: Home, through: date | None = None,
         progress: Callable[[str], None] = print) -> RunSummary:
     """Load every pending delivery up to `through`, then link, in one Dagster run over the range of
     pending dates (each source's deliveries in date order), recorded in the home's instance."""
-    from dagster import AssetKey, materialize
+    from dagster import AssetKey, AssetSelection, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from stat19 import definitions
@@ -101,36 +103,82 @@ def run(landing: Path, home: Home, through: date | None = None,
         progress("Nothing to do: no complete delivery in the landing folder.")
         return summary
     summary.reference_date = last
-    if not todo and (home.linked / "current.duckdb").exists():
-        progress("Nothing new: every complete delivery is already processed.")
-        return summary
 
-    sources = sorted({d.source for deliveries in todo.values() for d in deliveries})
-    keys = [AssetKey(["vault", s]) for s in sources] + [AssetKey(["linked", "model"])]
     by_key = {a.key: a for a in definitions.all_assets}
-    start, end = (min(todo), last) if todo else (last, last)
-    progress(f"{sum(len(v) for v in todo.values())} deliveries from {start} to {end}; then link and pseudonymise")
+    instance = dagster_instance(home)
+    resources = {"stat19": definitions.Stat19(landing=str(landing), home=str(home.root))}
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the terminal shows our own lines
+
+    def execute(what: str, selection, tags: dict | None = None, partition_key: str | None = None,
+                checks: list | None = None) -> object:
+        set_printer(lambda line: progress("  " + line))
+        try:
+            result = materialize([*definitions.all_assets, *(checks or [])], selection=selection,
+                                 instance=instance, resources=resources, partition_key=partition_key,
+                                 tags={**(tags or {}), "stat19/trigger": "cli"}, raise_on_error=False,
+                                 run_config=quiet)
+        finally:
+            set_printer(None)
+        if not result.success:
+            if blocked := blocked_in_run(result):
+                write_status(home, last, "blocked", str(blocked))
+                raise DataQualityBlocked(blocked)
+            failure = next((e for e in result.all_events if e.is_failure), None)
+            why = failure.message if failure is not None else "see the Dagster run log"
+            raise RunFailed(f"{what} failed ({why}); the last completed state is kept")
+        return result
+
     started = datetime.now(timezone.utc)
-    set_printer(lambda line: progress("  " + line))
-    try:
-        result = materialize(
-            [by_key[k] for k in keys],
-            instance=dagster_instance(home),
-            resources={"stat19": definitions.Stat19(landing=str(landing), home=str(home.root))},
-            tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
-                  "stat19/trigger": "cli"},
-            raise_on_error=False,
-            # the terminal shows Stat19's own progress lines; Dagster's full log stays in the instance
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
-        )
-    finally:
-        set_printer(None)
-        summary.outcomes = _outcomes_since(home, started)
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_failure), None)
-        why = failure.message if failure is not None else "see the Dagster run log"
-        raise RunFailed(f"the run for {start}..{end} failed ({why}); the last completed state is kept")
+    if todo:
+        # 1. Every pending delivery, each source in date order, in one run over the range.
+        start, end = min(todo), max(todo)
+        progress(f"Loading {sum(len(v) for v in todo.values())} deliveries from {start} to {end}")
+        sources = sorted({d.source for deliveries in todo.values() for d in deliveries})
+        try:
+            execute(f"loading {start}..{end}",
+                    AssetSelection.assets(*[AssetKey(["vault", s]) for s in sources]),
+                    tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()})
+        finally:
+            summary.outcomes = _outcomes_since(home, started)
+
+    # 2. For the reference date: data-quality checks, then linkage (and what depends on it), which a
+    #    blocking check withholds.
+    progress(f"Checking data quality for {last}, then linking and pseudonymising")
+    execute(f"the run for {last}",
+            AssetSelection.checks(*definitions.dq_checks) | AssetSelection.assets(AssetKey(["linked", "model"])),
+            partition_key=last.isoformat(), checks=definitions.dq_checks)
+    progress("  " + describe_dq(last, _dq_statuses(home, last), home))
+    # The other days loaded get their data-quality reports too (only the reference date can block).
+    for day in sorted(d for d in todo if d != last):
+        progress("  " + describe_dq(day, [c.status for c in check_day(home, day).checks], home))
+    write_status(home, last, "ok", "")
     return summary
+
+
+class DataQualityBlocked(Exception):
+    """A blocking data-quality check failed: that day's downstream work was withheld."""
+
+    def __init__(self, blocked):
+        super().__init__(str(blocked))
+        self.blocked = blocked
+
+
+def describe_dq(day: date, statuses: list[str], home: Home) -> str:
+    counts = {s: statuses.count(s) for s in ("pass", "warn", "fail", "error")}
+    return (f"{day}  data quality: {counts['pass']} passed, {counts['warn']} warnings, "
+            f"{counts['fail'] + counts['error']} failed — {home.reports / 'dq' / f'{day}.html'}")
+
+
+def _dq_statuses(home: Home, day: date) -> list[str]:
+    doc = json.loads((home.reports / "dq" / f"{day}.json").read_text())
+    return [c["status"] for c in doc["CheckResults"]]
+
+
+def write_status(home: Home, day: date, status: str, message: str) -> None:
+    """reports/status.json: how the last run for a date ended (for people and monitoring)."""
+    write_atomically(home.reports / "status.json", json.dumps(
+        {"reference_date": day.isoformat(), "status": status, "message": message,
+         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2))
 
 
 def _last_loaded(home: Home) -> date | None:
