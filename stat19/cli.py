@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help="the query, e.g. \"SELECT vaccine_group, count(*) FROM vaccinations GROUP BY ALL\"")
     query.add_argument("--out", type=Path, default=None, help="write to a .csv or .parquet file instead")
 
+    audit = sub.add_parser("audit", help="re-audit every published release for disclosure (non-zero exit on any finding)",
+                           description="Check every release under HOME/published: files complete and consistent, "
+                           "flags and metadata right, and no hidden cell recoverable by linear reasoning over the "
+                           "release's published cells (LP with HiGHS). Exit code 1 on any finding.")
+    audit.add_argument("--home", type=Path, required=True, help="Stat19 home")
+
     describe = sub.add_parser("describe", help="print the data dictionary of the linked model (Markdown)")
     describe.add_argument("--home", type=Path, default=None, help="Stat19 home: add types and row counts of its snapshot")
     return parser
@@ -85,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             return _synth(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "query":
             return _query(args)
         if args.command == "describe":
@@ -142,12 +150,29 @@ def _run(args) -> int:
     print(f"  accounting:  {home.reports / 'deliveries.csv'}  (every row loaded, quarantined or duplicate)")
     print(f"  quarantine:  {home.reports / 'quarantine.csv'}")
     print(f"  vault:       {home.warehouse}  (identifiable zone)")
+    if summary.reference_date:
+        print(f"  published:   {home.published}  (releases for {summary.reference_date}; catalog.json lists all)")
     print(f"  linked:      {home.linked / 'current.duckdb'}  (pseudonymised; `stat19 query --home {home.root} \"SQL\"`)")
     if summary.reference_date:
         print(f"  quality:     {home.reports / 'dq' / f'{summary.reference_date}.html'}")
     if rejected:
         print(f"  {rejected} rejected deliveries: see the message column of deliveries.csv")
     return EXIT_OK
+
+
+def _audit(args) -> int:
+    from stat19.publish import audit_all
+
+    home = Home(args.home)
+    if not home.published.is_dir():
+        print(f"stat19 audit: {home.published} does not exist: nothing has been published", file=sys.stderr)
+        return EXIT_USAGE
+    findings = audit_all(home)
+    releases = len(list(home.published.glob("*/*/metadata.json")))
+    for finding in findings:
+        print(f"FINDING  {finding}")
+    print(f"{releases} releases audited: {len(findings)} findings")
+    return EXIT_FAILED if findings else EXIT_OK
 
 
 def _query(args) -> int:

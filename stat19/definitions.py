@@ -42,7 +42,8 @@ from stat19.db import warehouse
 from stat19.dq import dq_asset_checks
 from stat19.ingest import ensure_schema, is_settled, load_delivery
 from stat19.landing import Delivery, find_deliveries
-from stat19.linkage import link
+from stat19.linkage import link, linked_connection
+from stat19.products import product_assets
 from stat19.paths import Home
 from stat19.progress import say
 from stat19.reports import write_delivery_reports
@@ -156,7 +157,12 @@ def linked_model(context: AssetExecutionContext, stat19: Stat19) -> MaterializeR
     })
 
 
-all_assets = [*ingest_assets, linked_model]
+# One asset per product spec in assets/products/: computed as known on the partition date R,
+# disclosure-controlled, audited and published.
+product_assets_ = product_assets([linked_model.key], connect=linked_connection, partitions_def=daily,
+                                 retry_policy=transient_retry, pool=DUCKDB_POOL)
+
+all_assets = [*ingest_assets, linked_model, *product_assets_]
 
 # Data-quality suites (dq_checks/*.yaml) as asset checks next to the assets they guard; a blocking
 # failure withholds everything downstream for that day.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -113,6 +114,8 @@ def run(landing: Path, home: Home, through: date | None = None,
                 checks: list | None = None) -> object:
         set_printer(lambda line: progress("  " + line))
         try:
+            # products take one date at a time while ingestion takes ranges; Dagster warns about the mix
+            warnings.filterwarnings("ignore", message="Found multiple backfill policies")
             result = materialize([*definitions.all_assets, *(checks or [])], selection=selection,
                                  instance=instance, resources=resources, partition_key=partition_key,
                                  tags={**(tags or {}), "stat19/trigger": "cli"}, raise_on_error=False,
@@ -141,11 +144,12 @@ def run(landing: Path, home: Home, through: date | None = None,
         finally:
             summary.outcomes = _outcomes_since(home, started)
 
-    # 2. For the reference date: data-quality checks, then linkage (and what depends on it), which a
-    #    blocking check withholds.
-    progress(f"Checking data quality for {last}, then linking and pseudonymising")
+    # 2. For the reference date: data-quality checks, then linkage and the products, which a blocking
+    #    check withholds.
+    progress(f"Checking data quality for {last}, linking, and publishing the releases for {last}")
+    downstream = [AssetKey(["linked", "model"])] + [a.key for a in definitions.product_assets_]
     execute(f"the run for {last}",
-            AssetSelection.checks(*definitions.dq_checks) | AssetSelection.assets(AssetKey(["linked", "model"])),
+            AssetSelection.checks(*definitions.dq_checks) | AssetSelection.assets(*downstream),
             partition_key=last.isoformat(), checks=definitions.dq_checks)
     progress("  " + describe_dq(last, _dq_statuses(home, last), home))
     # The other days loaded get their data-quality reports too (only the reference date can block).
