@@ -115,7 +115,7 @@ def run(landing: Path, home: Home, through: date | None = None,
         set_printer(lambda line: progress("  " + line))
         try:
             # products take one date at a time while ingestion takes ranges; Dagster warns about the mix
-            warnings.filterwarnings("ignore", message="Found multiple backfill policies")
+            warnings.filterwarnings("ignore", message=".*varying BackfillPolicies")
             result = materialize([*definitions.all_assets, *(checks or [])], selection=selection,
                                  instance=instance, resources=resources, partition_key=partition_key,
                                  tags={**(tags or {}), "stat19/trigger": "cli"}, raise_on_error=False,
