@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stat19.landing import sha256_of
 from stat19.synth import rates
 
 MANIFEST = "_manifest.json"
@@ -126,12 +127,6 @@ def write_file(path: Path, source: str, frame: pl.DataFrame) -> WrittenFile:
     return WrittenFile(path.name, frame.height, digest.hexdigest())
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_manifest(folder: Path, source: str, delivery_date: str, files: list[WrittenFile]) -> None:
