@@ -81,6 +81,7 @@ def configure(con: duckdb.DuckDBPyConnection, scratch: Path | None) -> None:
     con.execute(f"SET memory_limit = {sql_literal(MEMORY_LIMIT)}")
     con.execute(f"SET threads = {THREADS}")
     con.execute("SET TimeZone = 'Europe/Oslo'")  # delivery dates are Norwegian calendar days
+    con.execute("SET enable_progress_bar = false")  # our own progress lines say what happens
     if scratch is not None:
         con.execute(f"SET temp_directory = {sql_literal(scratch)}")
     install_macros(con)
