@@ -182,7 +182,7 @@ def _redraw_repeats(fill, keys) -> None:
         added = np.sort(np.concatenate([added, sorted_new[~clash[order]]]), kind="stable")  # 2 runs
         todo = todo[clash]
     raise ValueError(f"cannot make unique ids: {todo.size} rows keep colliding "
-                     "(more persons share one birth date and sex than the block has ids?)")
+                     "(more persons share one birth date and sex than there are ids for them?)")
 
 
 def _split_dates(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

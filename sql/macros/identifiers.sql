@@ -4,100 +4,118 @@
 --
 -- Public:  s19_id_valid(id) BOOLEAN (NULL/empty -> false), s19_id_kind(id) VARCHAR,
 --          s19_id_check_model(id) VARCHAR, s19_id_birth_date(id) DATE, s19_id_sex(id) VARCHAR.
--- Helpers: s19__*  (internal; they assume an 11-digit string unless they say otherwise).
+-- Helpers: s19__*  (internal).  Layout DDMMYY III K1 K2.
 --
--- Layout DDMMYY III K1 K2.  Digit i is ord(substr(id, i, 1)) - 48.
+-- Why it is written this way (measured on DuckDB 2.0, 5 M rows):
+-- * Macros are inlined, so s19__n(id) appears dozens of times in one expression.  DuckDB's
+--   common subexpression elimination computes it once, but only where evaluation is
+--   unconditional: not inside CASE THEN/ELSE branches nor AND/OR operands after the first.
+--   A version written with AND and CASE took 3-9 s; this one is ~5x faster.  So conditions are
+--   combined as 0/1 integer products, and choices are list lookups (index 0 or NULL -> NULL).
+-- * Digits come from integer division of the id cast to BIGINT: about twice as fast as
+--   ord(substr(id, i, 1)).  The cast runs only after the regex accepted the string (a failing
+--   TRY_CAST is slow on text).
 
--- Digit i (1-based) of id.
-CREATE OR REPLACE MACRO s19__d(id, i) AS ord(substr(id, i, 1)) - 48;
+-- The id as a BIGINT when it is exactly 11 ASCII digits, else NULL; NULL then propagates through
+-- every helper below.  RE2's [0-9] is ASCII only, like Python's isascii() and isdigit().
+CREATE OR REPLACE MACRO s19__n(id) AS
+    CASE WHEN regexp_full_match(id, '[0-9]{11}') THEN CAST(id AS BIGINT) END;
 
--- Exactly 11 ASCII digits.  RE2's [0-9] is ASCII only, like Python's isascii() and isdigit().
-CREATE OR REPLACE MACRO s19__is_11_digits(id) AS
-    coalesce(length(id) = 11 AND regexp_full_match(id, '[0-9]{11}'), false);
+-- A condition as 0/1 (NULL stays NULL).
+CREATE OR REPLACE MACRO s19__flag(b) AS CAST(b AS INTEGER);
+
+-- Digit i (1-based, from the left) of the 11-digit number n.
+CREATE OR REPLACE MACRO s19__d(n, i) AS
+    n // [10000000000, 1000000000, 100000000, 10000000, 1000000, 100000, 10000, 1000, 100, 10, 1][i] % 10;
 
 -- (K1 weighted sum + K1) mod 11: 0 = old model, 1-3 = 2032 model only, 4-10 = invalid.
-CREATE OR REPLACE MACRO s19__r1(id) AS (
-      3 * s19__d(id, 1) + 7 * s19__d(id, 2) + 6 * s19__d(id, 3) + 1 * s19__d(id, 4)
-    + 8 * s19__d(id, 5) + 9 * s19__d(id, 6) + 4 * s19__d(id, 7) + 5 * s19__d(id, 8)
-    + 2 * s19__d(id, 9) + s19__d(id, 10)) % 11;
+CREATE OR REPLACE MACRO s19__r1(n) AS (
+      3 * s19__d(n, 1) + 7 * s19__d(n, 2) + 6 * s19__d(n, 3) + 1 * s19__d(n, 4)
+    + 8 * s19__d(n, 5) + 9 * s19__d(n, 6) + 4 * s19__d(n, 7) + 5 * s19__d(n, 8)
+    + 2 * s19__d(n, 9) + s19__d(n, 10)) % 11;
 
 -- (K2 weighted sum + K2) mod 11: must be 0 under both models.
-CREATE OR REPLACE MACRO s19__r2(id) AS (
-      5 * s19__d(id, 1) + 4 * s19__d(id, 2) + 3 * s19__d(id, 3) + 2 * s19__d(id, 4)
-    + 7 * s19__d(id, 5) + 6 * s19__d(id, 6) + 5 * s19__d(id, 7) + 4 * s19__d(id, 8)
-    + 3 * s19__d(id, 9) + 2 * s19__d(id, 10) + s19__d(id, 11)) % 11;
+CREATE OR REPLACE MACRO s19__r2(n) AS (
+      5 * s19__d(n, 1) + 4 * s19__d(n, 2) + 3 * s19__d(n, 3) + 2 * s19__d(n, 4)
+    + 7 * s19__d(n, 5) + 6 * s19__d(n, 6) + 5 * s19__d(n, 7) + 4 * s19__d(n, 8)
+    + 3 * s19__d(n, 9) + 2 * s19__d(n, 10) + s19__d(n, 11)) % 11;
 
-CREATE OR REPLACE MACRO s19__dd(id) AS 10 * s19__d(id, 1) + s19__d(id, 2);
-CREATE OR REPLACE MACRO s19__mm(id) AS 10 * s19__d(id, 3) + s19__d(id, 4);
-CREATE OR REPLACE MACRO s19__yy(id) AS 10 * s19__d(id, 5) + s19__d(id, 6);
-CREATE OR REPLACE MACRO s19__iii(id) AS 100 * s19__d(id, 7) + 10 * s19__d(id, 8) + s19__d(id, 9);
+CREATE OR REPLACE MACRO s19__dd(n) AS n // 1000000000;            -- digits 1-2
+CREATE OR REPLACE MACRO s19__mm(n) AS n // 10000000 % 100;        -- digits 3-4
+CREATE OR REPLACE MACRO s19__yy(n) AS n // 100000 % 100;          -- digits 5-6
+CREATE OR REPLACE MACRO s19__iii(n) AS n // 100 % 1000;           -- digits 7-9
 
 -- Day and month without the D (+40 day), H (+40 month) and synthetic (+80 month) offsets.
--- mm % 40 lands in 1-12 exactly for 01-12, 41-52 and 81-92; dd % 40 likewise for days
--- (a first digit 8-9 is an FH-number and never gets here).
-CREATE OR REPLACE MACRO s19__day(id) AS s19__dd(id) % 40;
-CREATE OR REPLACE MACRO s19__month(id) AS s19__mm(id) % 40;
+-- mm % 40 lands in 1-12 exactly for 01-12, 41-52 and 81-92; dd % 40 likewise for days 01-31
+-- and 41-71 (a first digit 8-9 is an FH-number, which has no date).
+CREATE OR REPLACE MACRO s19__day(n) AS s19__dd(n) % 40;
+CREATE OR REPLACE MACRO s19__month(n) AS s19__mm(n) % 40;
 
--- The day-month exists in some year: 29 February is always accepted.
-CREATE OR REPLACE MACRO s19__date_ok(id) AS
-    s19__month(id) BETWEEN 1 AND 12
-    AND s19__day(id) BETWEEN 1 AND
-        CASE s19__month(id) WHEN 2 THEN 29 WHEN 4 THEN 30 WHEN 6 THEN 30 WHEN 9 THEN 30
-                            WHEN 11 THEN 30 ELSE 31 END;
+-- 1 for an FH-number (first digit 8 or 9), else 0.
+CREATE OR REPLACE MACRO s19__is_fh(n) AS s19__flag(s19__dd(n) >= 80);
 
--- Kind of a valid id, NULL otherwise.  Everything else is derived from it, so the macros cannot
--- disagree about validity.  A D-day with an H-month is not a defined combination: NULL.
+-- Kind code from the offsets: 1 fnr, 2 dnr, 3 hnr, 4 D-day with H-month (undefined: invalid),
+-- 5 synthetic, 6 synthetic_dnr, 7 fhnr.
+CREATE OR REPLACE MACRO s19__code(n) AS
+    7 * s19__is_fh(n)
+    + (1 - s19__is_fh(n)) * (1 + s19__flag(s19__dd(n) >= 40) + 2 * (s19__mm(n) // 40));
+
+-- 1 when the day-month exists in some year (29 February always accepted), else 0.
+CREATE OR REPLACE MACRO s19__date_ok(n) AS
+      s19__flag(s19__month(n) BETWEEN 1 AND 12)
+    * s19__flag(s19__day(n) BETWEEN 1 AND 31 - s19__flag(s19__month(n) IN (4, 6, 9, 11))
+                                             - 2 * s19__flag(s19__month(n) = 2));
+
+-- 1 when valid under either model, 0 when not, NULL when not 11 digits.
+CREATE OR REPLACE MACRO s19__valid_flag(n) AS
+      s19__flag(s19__r2(n) = 0)
+    * s19__flag(s19__r1(n) <= 3)
+    * greatest(s19__is_fh(n),  -- FH-number: random body, no date to check
+               s19__date_ok(n) * s19__flag(s19__code(n) <> 4));
+
+CREATE OR REPLACE MACRO s19_id_valid(id) AS coalesce(s19__valid_flag(s19__n(id)) = 1, false);
+
 CREATE OR REPLACE MACRO s19_id_kind(id) AS
-    CASE
-        WHEN NOT s19__is_11_digits(id) THEN NULL
-        WHEN s19__r2(id) <> 0 OR s19__r1(id) > 3 THEN NULL
-        WHEN s19__d(id, 1) >= 8 THEN 'fhnr'  -- random body: no date to check
-        WHEN NOT s19__date_ok(id) THEN NULL
-        WHEN s19__dd(id) > 40 THEN
-            CASE WHEN s19__mm(id) > 80 THEN 'synthetic_dnr'
-                 WHEN s19__mm(id) > 40 THEN NULL
-                 ELSE 'dnr' END
-        ELSE
-            CASE WHEN s19__mm(id) > 80 THEN 'synthetic'
-                 WHEN s19__mm(id) > 40 THEN 'hnr'
-                 ELSE 'fnr' END
-    END;
+    ['fnr', 'dnr', 'hnr', NULL, 'synthetic', 'synthetic_dnr', 'fhnr'][
+        s19__valid_flag(s19__n(id)) * s19__code(s19__n(id))];
 
-CREATE OR REPLACE MACRO s19_id_valid(id) AS s19_id_kind(id) IS NOT NULL;
+-- 1 when the old K1 rule holds (also true of 1 in 4 numbers issued under the 2032 model).
+CREATE OR REPLACE MACRO s19__old_flag(n) AS s19__flag(s19__r1(n) = 0);
 
--- 'old' whenever the old K1 rule holds (also true of 1 in 4 numbers issued under the 2032
--- model), 'new' when only the 2032 rule holds, NULL when invalid.
+-- 'old' whenever the old K1 rule holds, 'new' when only the 2032 rule holds, NULL when invalid.
 CREATE OR REPLACE MACRO s19_id_check_model(id) AS
-    CASE WHEN s19_id_kind(id) IS NULL THEN NULL
-         WHEN s19__r1(id) = 0 THEN 'old'
-         ELSE 'new' END;
+    ['new', 'old'][s19__valid_flag(s19__n(id)) * (1 + s19__old_flag(s19__n(id)))];
 
--- Old-model century from individnummer and YY; NULL where the table has no entry.
-CREATE OR REPLACE MACRO s19__century(id) AS
-    CASE WHEN s19__iii(id) < 500 THEN 1900
-         WHEN s19__iii(id) < 750 AND s19__yy(id) >= 54 THEN 1800
-         WHEN s19__yy(id) < 40 THEN 2000
-         WHEN s19__iii(id) >= 900 THEN 1900
-    END;
+-- Old-model century from individnummer and YY (the three cases exclude each other); NULL where
+-- the table has no entry (index 0).
+CREATE OR REPLACE MACRO s19__century(n) AS
+    [1800, 1900, 2000][
+          1 * s19__flag(s19__iii(n) BETWEEN 500 AND 749 AND s19__yy(n) >= 54)
+        + 2 * s19__flag(s19__iii(n) < 500 OR (s19__iii(n) >= 900 AND s19__yy(n) >= 40))
+        + 3 * s19__flag(s19__iii(n) >= 500 AND s19__yy(n) < 40)];
 
-CREATE OR REPLACE MACRO s19__year(id) AS s19__century(id) + s19__yy(id);
+CREATE OR REPLACE MACRO s19__year(n) AS s19__century(n) + s19__yy(n);
+
+-- 1 unless the date is 29 February of a non-leap year.
+CREATE OR REPLACE MACRO s19__not_bad_leap_day(n) AS
+    1 - s19__flag(s19__month(n) = 2) * s19__flag(s19__day(n) = 29)
+        * s19__flag(NOT (s19__year(n) % 4 = 0 AND (s19__year(n) % 100 <> 0 OR s19__year(n) % 400 = 0)));
 
 -- Birth date of a valid old-model fnr, dnr, synthetic or synthetic_dnr; NULL otherwise, and NULL
 -- when the individnummer gives no century or the date does not exist (29 February, non-leap).
+-- The year is NULLed (index 0) for every other row, so make_date never sees an impossible date.
 CREATE OR REPLACE MACRO s19_id_birth_date(id) AS
-    CASE
-        WHEN coalesce(s19_id_kind(id) IN ('fnr', 'dnr', 'synthetic', 'synthetic_dnr'), false)
-             AND s19__r1(id) = 0
-             AND s19__century(id) IS NOT NULL
-             AND NOT (s19__month(id) = 2 AND s19__day(id) = 29
-                      AND NOT (s19__year(id) % 4 = 0
-                               AND (s19__year(id) % 100 <> 0 OR s19__year(id) % 400 = 0)))
-        THEN make_date(s19__year(id), s19__month(id), s19__day(id))
-    END;
+    make_date(
+        [s19__year(s19__n(id))][
+              s19__valid_flag(s19__n(id))
+            * s19__old_flag(s19__n(id))
+            * s19__flag(s19__code(s19__n(id)) IN (1, 2, 5, 6))
+            * s19__not_bad_leap_day(s19__n(id))],
+        s19__month(s19__n(id)),
+        s19__day(s19__n(id)));
 
 -- Sex from the 9th digit (odd = male) of a valid old-model id other than an FH-number.
 CREATE OR REPLACE MACRO s19_id_sex(id) AS
-    CASE
-        WHEN coalesce(s19_id_kind(id) <> 'fhnr', false) AND s19__r1(id) = 0
-        THEN CASE WHEN s19__d(id, 9) % 2 = 1 THEN 'male' ELSE 'female' END
-    END;
+    ['female', 'male'][
+        s19__valid_flag(s19__n(id)) * s19__old_flag(s19__n(id)) * (1 - s19__is_fh(s19__n(id)))
+        * (1 + s19__d(s19__n(id), 9) % 2)];
