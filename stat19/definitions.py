@@ -149,8 +149,12 @@ ingest_assets = [ingest_asset(spec) for spec in source_specs().values()]
 )
 def linked_model(context: AssetExecutionContext, stat19: Stat19) -> MaterializeResult:
     summary = link(stat19.home_dir)
-    context.log.info(f"linked {summary.persons:,} persons; {summary.identity_problems} identity problems")
+    kept = " (nothing new since the last snapshot: kept)" if summary.unchanged else ""
+    context.log.info(f"linked {summary.persons:,} persons; {summary.identity_problems} identity problems{kept}")
+    if summary.unchanged:
+        say("linked snapshot unchanged: nothing new was loaded since it was built")
     return MaterializeResult(metadata={
+        "snapshot": "kept" if summary.unchanged else "rebuilt",
         "persons": summary.persons,
         "identity_problems": summary.identity_problems,
         **{f"rows_{name}": n for name, n in summary.tables.items()},

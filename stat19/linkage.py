@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import uuid
@@ -26,6 +27,7 @@ import duckdb
 
 from stat19.db import configure, render, run_script, sql_literal, warehouse
 from stat19.ingest import ensure_schema
+from stat19.inputs import code_digest, deliveries_digest, fingerprint
 from stat19.paths import SQL_DIR, Home, write_atomically
 from stat19.reference import install_reference_tables
 from stat19.specs import source_specs
@@ -46,6 +48,7 @@ class LinkageSummary:
     identity_problems: int
     tables: dict[str, int]
     snapshot: Path
+    unchanged: bool = False  # nothing new since the last snapshot: it was kept, not rebuilt
 
 
 def pseudonym_key(home: Home) -> bytes:
@@ -103,6 +106,18 @@ def link(home: Home) -> LinkageSummary:
             con.execute("DROP TABLE IF EXISTS pseudonyms")
             con.execute("DELETE FROM pseudonym_key_check")
             con.execute("INSERT INTO pseudonym_key_check VALUES (?)", [check])
+        # Nothing loaded since the last snapshot and the same key and code: the snapshot stands.
+        inputs = fingerprint(deliveries_digest(con), check, code_digest())
+        con.execute("CREATE TABLE IF NOT EXISTS linked_state (inputs_sha256 VARCHAR, persons BIGINT, "
+                    "identity_problems BIGINT, tables JSON)")
+        # which inputs made each release in place (stat19.products skips a release made from the same)
+        con.execute("CREATE TABLE IF NOT EXISTS release_inputs (product VARCHAR, reference_date DATE, "
+                    "inputs_sha256 VARCHAR, content_sha256 VARCHAR, PRIMARY KEY (product, reference_date))")
+        built = con.execute("SELECT persons, identity_problems, tables FROM linked_state "
+                            "WHERE inputs_sha256 = ?", [inputs]).fetchone()
+        target = home.linked / "current.duckdb"
+        if built is not None and target.exists():
+            return LinkageSummary(built[0], built[1], json.loads(built[2]), target, unchanged=True)
         run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
                    params={"inner_pad": inner, "outer_pad": outer})
         run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_freg=False)))
@@ -112,6 +127,9 @@ def link(home: Home) -> LinkageSummary:
         problems = con.execute("SELECT count(*) FROM identity_problems").fetchone()[0]
         snapshot, counts = _build_snapshot(con, home)
         persons = counts.get("persons", 0)
+        # recorded after the snapshot is in place: a crash in between only means one more rebuild
+        con.execute("DELETE FROM linked_state")
+        con.execute("INSERT INTO linked_state VALUES (?, ?, ?, ?)", [inputs, persons, problems, json.dumps(counts)])
     return LinkageSummary(persons, problems, counts, snapshot)
 
 

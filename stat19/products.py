@@ -33,6 +33,7 @@ values. Publication is ``stat19.publish``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stat19 import disclosure
 from stat19.db import render, run_script, sql_literal
+from stat19.inputs import fingerprint
 from stat19.paths import ASSETS_DIR, SQL_DIR, Home
 
 GEO_COLUMNS = ["geo_level", "geo_code", "geo_name"]
@@ -939,6 +941,49 @@ def last_deliveries(con: duckdb.DuckDBPyConnection, reference_date: date) -> lis
     return [{"source": s, "last_delivery_date": d.isoformat()} for s, d in rows]
 
 
+def release_inputs(con: duckdb.DuckDBPyConnection, spec: ProductSpec, reference_date: date) -> str:
+    """Fingerprint of everything a release for R is computed from: the linked snapshot's inputs
+    (every loaded delivery, the key, the code) plus the product and R; '' without a snapshot record.
+
+    Conservative on purpose: any delivery loaded since, even a later one, recomputes the release,
+    since identity resolution follows the current identifier chains."""
+    try:  # linked_state and release_inputs are the vault's (made by stat19.linkage.link)
+        row = con.execute("SELECT inputs_sha256 FROM linked_state").fetchone()
+    except duckdb.CatalogException:
+        return ""
+    return fingerprint(row[0], spec.name, reference_date) if row else ""
+
+
+def _content_sha256(target: Path) -> str | None:
+    try:
+        return json.loads((target / "metadata.json").read_text(encoding="utf-8")).get("content_sha256")
+    except (OSError, ValueError):
+        return None
+
+
+def kept_release(con: duckdb.DuckDBPyConnection, product: str, reference_date: date, inputs: str,
+                 target: Path) -> dict[str, Any] | None:
+    """The metadata of the release in place when it was made from exactly these inputs (and is
+    still the one recorded for them), else None: then the release must be computed."""
+    if not inputs:
+        return None
+    row = con.execute("SELECT content_sha256 FROM release_inputs WHERE product = ? AND reference_date = ? "
+                      "AND inputs_sha256 = ?", [product, reference_date, inputs]).fetchone()
+    if row is None or _content_sha256(target) != row[0]:
+        return None
+    return json.loads((target / "metadata.json").read_text(encoding="utf-8"))
+
+
+def record_release_inputs(con: duckdb.DuckDBPyConnection, product: str, reference_date: date, inputs: str,
+                          target: Path) -> None:
+    """Remember which inputs gave the release now in place (after it is in place: a crash in
+    between only costs one more computation)."""
+    content = _content_sha256(target)
+    if inputs and content:
+        con.execute("INSERT OR REPLACE INTO release_inputs VALUES (?, ?, ?, ?)",
+                    [product, reference_date, inputs, content])
+
+
 def product_assets(
     upstream_keys: Iterable[Any],
     *,
@@ -987,10 +1032,22 @@ def product_assets(
             res = getattr(context.resources, resource_key)
             home = Home(Path(res.home))
             day = date.fromisoformat(context.partition_key)
+            target = pub.release_dir(home, spec.name, day)
             with opener(home) as con:
-                df, meta = compute_release(con, spec, day)
-                deliveries = list(deliveries_of(con, day))
+                inputs = release_inputs(con, spec, day)
+                kept = kept_release(con, spec.name, day, inputs, target)
+                if kept is None:
+                    df, meta = compute_release(con, spec, day)
+                    deliveries = list(deliveries_of(con, day))
+            if kept is not None:  # the release in place was made from the same inputs: not computed again
+                line = f"{day}  {spec.name:<21}unchanged revision {kept['revision']}: inputs unchanged, not recomputed"
+                context.log.info(line)
+                say(line)
+                return MaterializeResult(metadata={"status": "unchanged", "revision": kept["revision"],
+                                                   "path": str(target), "recomputed": False})
             result = pub.publish(home, spec, day, df, meta, source_deliveries=deliveries)
+            with opener(home) as con:
+                record_release_inputs(con, spec.name, day, inputs, target)
             line = (f"{day}  {spec.name:<21}{result.status} revision {result.revision}: {meta['cells']:,} cells, "
                     f"{meta['disclosure']['hidden_values_total']:,} values hidden")
             context.log.info(line)
