@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import polars as pl
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -365,8 +365,9 @@ def create_app(home: Home | Path | str) -> FastAPI:
         return FileResponse(published.folder(table, release, revision) / name)
 
     @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/browser/")
+    def root(request: Request) -> RedirectResponse:
+        query = request.url.query
+        return RedirectResponse("/browser/" + (f"?{query}" if query else ""))
 
     app.mount("/browser", StaticFiles(directory=BROWSER_DIR, html=True), name="browser")
     return app
