@@ -165,6 +165,17 @@ def row_order(metadata: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def jsonstat_extension(metadata: Mapping[str, Any], lang: str = "en") -> dict[str, Any]:
+    """What a JSON-stat dataset of a release carries in ``extension`` besides the release's id:
+    the status legend, the cells absent by design, licence and contact."""
+    return {
+        "status": status_legend(lang),
+        "absent_by_design": metadata.get("absent_by_design", []),
+        "licence": metadata.get("licence"),
+        "contact": metadata.get("contact"),
+    }
+
+
 def translated(metadata: Mapping[str, Any], lang: str) -> dict[str, Any]:
     """The metadata with every ``label`` (and the title) in ``lang`` (en or nb)."""
     if lang not in LANGUAGES:

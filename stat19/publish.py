@@ -167,11 +167,7 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
     })
     doc = jsonstat.dataset(table, full, updated=generated, extension={
         "product": spec.name, "reference_date": day, "revision": revision,
-        "flags": full["disclosure"]["flags"],
-        "status": portal.status_legend("en"),
-        "absent_by_design": full["absent_by_design"],
-        "licence": full["licence"],
-        "contact": full["contact"],
+        "flags": full["disclosure"]["flags"], **portal.jsonstat_extension(full),
     })
     doc["note"] = [n["en"] for n in full["notes"]]
 

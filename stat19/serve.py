@@ -171,10 +171,7 @@ def jsonstat_answer(table: pl.DataFrame, meta: dict[str, Any], lang: str) -> dic
     design means null with status '.'."""
     doc = jsonstat.dataset(table, portal.translated(meta, lang), updated=meta.get("generated_at"), extension={
         "product": meta["product"], "reference_date": meta["reference_date"], "revision": meta["revision"],
-        "status": portal.status_legend(lang),
-        "absent_by_design": meta.get("absent_by_design", []),
-        "licence": meta.get("licence"),
-        "contact": meta.get("contact"),
+        **portal.jsonstat_extension(meta, lang),
     })
     doc["note"] = [n[lang] for n in meta.get("notes", [])]
     if isinstance(doc["value"], dict):  # the sparse form: fill in the absent cells
