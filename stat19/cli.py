@@ -193,7 +193,8 @@ def _serve(args) -> int:
     if not (home.published / "catalog.json").is_file():
         print(f"stat19 serve: nothing published under {home.published} (run `stat19 run` first)", file=sys.stderr)
         return EXIT_USAGE
-    print(f"Serving {home.published} on http://{args.host}:{args.port}/  (API: /api/open/v1, docs: /docs; Ctrl-C stops)")
+    print(f"Serving {home.published} on http://{args.host}:{args.port}/  (API: /api/open/v1, docs: /docs; Ctrl-C stops)",
+          flush=True)
     serve(home, host=args.host, port=args.port)
     return EXIT_OK
 

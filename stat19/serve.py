@@ -26,7 +26,6 @@ from math import prod
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import polars as pl
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -168,23 +167,12 @@ def query_table(folder: Path, meta: dict[str, Any], chosen: dict[str, list[str]]
 
 def jsonstat_answer(table: pl.DataFrame, meta: dict[str, Any], lang: str) -> dict[str, Any]:
     """A JSON-stat 2.0 dataset of the chosen cells with every combination present: absent by
-    design means null with status '.'."""
+    design means null with status '.' (the published grid is complete but for those)."""
     doc = jsonstat.dataset(table, portal.translated(meta, lang), updated=meta.get("generated_at"), extension={
         "product": meta["product"], "reference_date": meta["reference_date"], "revision": meta["revision"],
         **portal.jsonstat_extension(meta, lang),
-    })
+    }, absent_status=portal.ABSENT)
     doc["note"] = [n[lang] for n in meta.get("notes", [])]
-    if isinstance(doc["value"], dict):  # the sparse form: fill in the absent cells
-        positions = np.fromiter(map(int, doc["value"]), dtype=np.int64, count=len(doc["value"]))
-        values = np.full(prod(doc["size"]), None, dtype=object)
-        values[positions] = list(doc["value"].values())
-        status = np.full(values.size, portal.ABSENT, dtype=object)
-        status[positions] = ""
-        for k, v in doc["status"].items():
-            status[int(k)] = v
-        marked = np.flatnonzero(status != "")
-        doc["value"] = values.tolist()
-        doc["status"] = dict(zip(map(str, marked.tolist()), status[marked].tolist()))
     return doc
 
 
