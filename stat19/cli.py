@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
                            "release's published cells (LP with HiGHS). Exit code 1 on any finding.")
     audit.add_argument("--home", type=Path, required=True, help="Stat19 home")
 
+    serve = sub.add_parser("serve", help="serve the published statistics: an HTTP API and a browser (read-only)",
+                           description="Serve HOME/published read-only: the statistics API under /api/open/v1 "
+                           "(tables, metadata, dimensions and codelists, queries with dimension filters answering "
+                           "JSON-stat 2.0 or CSV, flags, releases and revisions), its documentation at /docs and "
+                           "the statistics browser at /. Stop with Ctrl-C.")
+    serve.add_argument("--home", type=Path, required=True, help="Stat19 home")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8019, help="port (default 8019)")
+
     describe = sub.add_parser("describe", help="print the data dictionary of the linked model (Markdown)")
     describe.add_argument("--home", type=Path, default=None, help="Stat19 home: add types and row counts of its snapshot")
     return parser
@@ -95,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             return _audit(args)
         if args.command == "query":
             return _query(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "describe":
             from stat19.query import describe
 
@@ -173,6 +184,19 @@ def _audit(args) -> int:
         print(f"FINDING  {finding}")
     print(f"{releases} releases audited: {len(findings)} findings")
     return EXIT_FAILED if findings else EXIT_OK
+
+
+def _serve(args) -> int:
+    from stat19.serve import serve
+
+    home = Home(args.home)
+    if not (home.published / "catalog.json").is_file():
+        print(f"stat19 serve: nothing published under {home.published} (run `stat19 run` first)", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Serving {home.published} on http://{args.host}:{args.port}/  (API: /api/open/v1, docs: /docs; Ctrl-C stops)",
+          flush=True)
+    serve(home, host=args.host, port=args.port)
+    return EXIT_OK
 
 
 def _query(args) -> int:

@@ -37,9 +37,10 @@ def _geo_parent(code: str) -> str | None:
 
 
 def dataset(table: pl.DataFrame, metadata: Mapping[str, Any], *, updated: str | None = None,
-            extension: Mapping[str, Any] | None = None) -> dict[str, Any]:
+            extension: Mapping[str, Any] | None = None, absent_status: str | None = None) -> dict[str, Any]:
     """The JSON-stat 2.0 dataset of a published table described by its release metadata
-    (``dimensions``: geo first, then the product's; ``measures``)."""
+    (``dimensions``: geo first, then the product's; ``measures``). With ``absent_status``, the
+    combinations without a row are written too (dense form): null with that status."""
     dims_meta = list(metadata["dimensions"])
     geo_meta, others = dims_meta[0], dims_meta[1:]
     measures = [m["name"] for m in metadata["measures"]]
@@ -101,7 +102,7 @@ def dataset(table: pl.DataFrame, metadata: Mapping[str, Any], *, updated: str | 
         cell_values[k * table.height:(k + 1) * table.height] = table[m].to_list()
         flags = table[f"{m}_flag"].fill_null("").to_numpy()
         flagged.append(np.flatnonzero(flags != "") + k * table.height)
-    if dense:
+    if dense or absent_status is not None:
         values: Any = np.empty(total, dtype=object)
         values[positions] = cell_values
         values = values.tolist()
@@ -110,8 +111,14 @@ def dataset(table: pl.DataFrame, metadata: Mapping[str, Any], *, updated: str | 
         values = dict(zip(map(str, positions[order].tolist()), cell_values[order].tolist()))
     marked = np.concatenate(flagged) if flagged else np.zeros(0, np.int64)
     flag_values = np.concatenate([table[f"{m}_flag"].fill_null("").to_numpy() for m in measures]) if measures else np.zeros(0, object)
-    order = np.argsort(positions[marked], kind="stable")
-    status = dict(zip(map(str, positions[marked][order].tolist()), flag_values[marked][order].tolist()))
+    status_at, status_of = positions[marked], flag_values[marked]
+    if absent_status is not None and not dense:
+        absent = np.ones(total, dtype=bool)
+        absent[positions] = False
+        status_at = np.concatenate([status_at, np.flatnonzero(absent)])
+        status_of = np.concatenate([status_of, np.full(int(absent.sum()), absent_status, dtype=object)])
+    order = np.argsort(status_at, kind="stable")
+    status = dict(zip(map(str, status_at[order].tolist()), status_of[order].tolist()))
     role: dict[str, list[str]] = {"geo": ["geo"], "metric": ["measure"]}
     time = [d["name"] for d in others if d.get("kind") in ("iso_week", "month")]
     if time:

@@ -107,6 +107,7 @@ class DimensionSpec(_Named):
     (time never has one)."""
 
     label: str
+    label_nb: str | None = None  # Norwegian bokmål label (portal metadata)
     kind: Literal["category", "age_group", "iso_week", "month"] = "category"
     total: bool = False
     total_label: str = "Total"
@@ -208,6 +209,7 @@ class PopulationSpec(_Strict):
 
 class _Measure(_Named):
     label: str
+    label_nb: str | None = None  # Norwegian bokmål label (portal metadata)
     definition: str
     unit: str
 
@@ -284,6 +286,7 @@ MeasureSpec = Annotated[Union[CountSpec, SumSpec, RateSpec, ExpectedSpec, Excess
 
 class ProductSpec(_Named):
     title: str
+    title_nb: str | None = None  # Norwegian bokmål title (portal metadata)
     description: str
     unit_of_count: str  # what one counted record is (metadata)
     sql: str | None = None  # template under sql/; default products/<name>.sql.j2

@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 import stat19
-from stat19 import disclosure, jsonstat
+from stat19 import disclosure, jsonstat, portal
 from stat19.paths import Home, write_atomically
 from stat19.products import (
     DISCLOSURE_WIDTH,
@@ -65,7 +65,7 @@ from stat19.products import (
     relation_edges,
 )
 
-DATA_FILES = ("data.parquet", "data.csv", "data.json", "metadata.json")
+DATA_FILES = ("data.parquet", "data.csv", "data.schema.json", "codelists.csv", "data.json", "metadata.json")
 CATALOG = "catalog.json"
 
 
@@ -130,6 +130,10 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
     if problems:
         raise PublishError(f"{where} not published: the public table breaks the flag rules, e.g. {problems[0]}")
 
+    try:  # labels in both languages, codelists, licence, notes (stat19/portal.py)
+        metadata = portal.describe_release(spec, metadata)
+    except ValueError as exc:
+        raise PublishError(f"{where} not published: {exc}") from exc
     csv = _csv_bytes(table, metadata)
     content_meta = _canonical(dict(metadata))
     digest = hashlib.sha256(csv + b"\n" + content_meta).hexdigest()
@@ -156,13 +160,16 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
         "files": {
             "data.parquet": "Parquet, long format: dimension columns, then each measure and <measure>_flag",
             "data.csv": "the same table as CSV (UTF-8, comma-separated; hidden and undefined values empty)",
+            "data.schema.json": "Frictionless Table Schema of data.csv: types, missing values, primary key, row order",
+            "codelists.csv": "every dimension's codes in publication order, labels in English and bokmål, parents",
             "data.json": "JSON-stat 2.0 dataset (hidden: value null with status ':')",
         },
     })
     doc = jsonstat.dataset(table, full, updated=generated, extension={
         "product": spec.name, "reference_date": day, "revision": revision,
-        "flags": full["disclosure"]["flags"],
+        "flags": full["disclosure"]["flags"], **portal.jsonstat_extension(full),
     })
+    doc["note"] = [n["en"] for n in full["notes"]]
 
     tmp = product_dir / f".{day}.{uuid.uuid4().hex}.tmp"
     try:
@@ -194,6 +201,9 @@ def _write_release_files(folder: Path, table: pl.DataFrame, csv: bytes, doc: Map
     table.write_parquet(buf, statistics=True)
     (folder / "data.parquet").write_bytes(buf.getvalue())
     (folder / "data.csv").write_bytes(csv)
+    (folder / "data.schema.json").write_text(json.dumps(portal.table_schema(table, metadata), ensure_ascii=False, indent=2) + "\n",
+                                             encoding="utf-8")
+    (folder / "codelists.csv").write_bytes(portal.codelist_table(metadata).write_csv(null_value="").encode("utf-8"))
     (folder / "data.json").write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     (folder / "metadata.json").write_text(json.dumps(metadata, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 

@@ -51,7 +51,7 @@ def random_world() -> Linked:
 def test_jsonstat_matches_parquet_cell_by_cell(random_world, home, product):
     result = publish_product(random_world.con, home, product, R, DELIVERIES)
     folder = result.path
-    assert sorted(p.name for p in folder.iterdir()) == ["data.csv", "data.json", "data.parquet", "metadata.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["codelists.csv", "data.csv", "data.json", "data.parquet", "data.schema.json", "metadata.json"]
     table = pl.read_parquet(folder / "data.parquet")
     doc = json.loads((folder / "data.json").read_text())
     assert doc["version"] == "2.0" and doc["class"] == "dataset"
