@@ -67,7 +67,7 @@ import re
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -80,7 +80,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
                      multi_asset_check)
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stat19.db import sql_ident, sql_literal, warehouse
+from stat19.db import install_macros, sql_ident, sql_literal, warehouse
 from stat19.paths import DQ_DIR, PACKAGE_DIR, SQL_DIR, Home, write_atomically
 from stat19.specs import code_systems
 
@@ -88,7 +88,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from the 
 
 Category = Literal["conformance", "completeness", "plausibility"]
 Severity = Literal["blocking", "warning"]
-STATUS_ORDER = {"fail": 0, "error": 1, "warn": 2, "pass": 3}  # the report lists failures first
+STATUS_ORDER = {"fail": 0, "error": 1, "warn": 2, "waived": 3, "pass": 4}  # the report lists failures first
+# A suite's declared false-alarm rate: the chance that a clean day fails one of its blocking checks.
+DEFAULT_FALSE_ALARM_RATE = 0.0002
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Only counts leave the database; GX's sample of unexpected values stays empty.
 _COUNTS_ONLY = {"result_format": "BASIC", "partial_unexpected_count": 0}
@@ -119,6 +121,7 @@ class Expectation(_Strict):
     query: str | None = None  # inline SQL returning the violating rows
     params: dict[str, Any] = Field(default_factory=dict)
     per: Literal["row", "day"] = "row"  # a SQL check counts rows, or the day as one unit
+    priority: int = 0  # report order among checks that did not pass: lower first (rejections: -1)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Expectation":
@@ -159,6 +162,13 @@ class Suite(_Strict):
     day_column: str | None = None  # rows of the day; None: the whole table
     expectations: list[Expectation]
     anchors: Any = None  # YAML anchors to reuse inside the file; ignored
+    # Family-wise false-alarm rate per day: shared out (Bonferroni) over the blocking checks, each
+    # statistical check gets `alpha` = false_alarm_rate / blocking checks (sql/dq/rate_shift.sql.j2).
+    false_alarm_rate: float = Field(DEFAULT_FALSE_ALARM_RATE, gt=0.0, lt=1.0)
+
+    @property
+    def alpha(self) -> float:
+        return self.false_alarm_rate / max(1, sum(e.blocking for e in self.expectations))
 
     @property
     def asset_path(self) -> list[str]:
@@ -216,10 +226,11 @@ class CheckResult:
     violated: int
     denominator: int
     threshold: float
-    status: str  # pass | fail | warn | error
+    status: str  # pass | fail | warn | error | waived (a blocking failure released by a waiver)
     unit: str = "rows"
     details: tuple[str, ...] = ()
     error: str | None = None
+    priority: int = 0  # the check's report order among checks that did not pass
 
     @property
     def share(self) -> float:
@@ -246,6 +257,7 @@ class CheckResult:
             "numViolatedRows": self.violated, "pctViolatedRows": round(self.share, 6),
             "numDenominatorRows": self.denominator, "thresholdValue": round(100 * self.threshold, 4),
             "unit": self.unit, "status": self.status, "details": list(self.details), "error": self.error,
+            "priority": self.priority,
         }
 
     @classmethod
@@ -253,7 +265,8 @@ class CheckResult:
         return cls(d["suite"], d["asset"], d["checkName"], d.get("checkDescription", ""), d["category"],
                    d.get("subcategory"), d["severity"], d["tableName"], d.get("columnName"),
                    int(d["numViolatedRows"]), int(d["numDenominatorRows"]), float(d["thresholdValue"]) / 100,
-                   d["status"], d.get("unit", "rows"), tuple(d.get("details") or ()), d.get("error"))
+                   d["status"], d.get("unit", "rows"), tuple(d.get("details") or ()), d.get("error"),
+                   int(d.get("priority") or 0))
 
 
 class DQBlocked(Exception):
@@ -272,6 +285,7 @@ class DQResult:
     started: datetime
     finished: datetime
     volumes: dict[str, list[tuple[str, int]]] | None = None  # source -> [(date, rows_in)], for the chart
+    waivers: list[dict[str, str]] | None = None  # the date's waivers (stat19 waive)
 
     @property
     def blocked(self) -> list[CheckResult]:
@@ -304,7 +318,7 @@ def check_sql(suite: Suite, e: Expectation, day: date) -> str:
     so a param can say `daar_deaths_as_of({{ day }})`."""
     env = _sql_env()
     context = {"day": f"DATE '{day.isoformat()}'", "table": suite.table, "source": suite.source, "suite": suite.name,
-               "code_systems": code_systems()}
+               "code_systems": code_systems(), "alpha": f"{suite.alpha:.3g}"}
     params = {k: env.from_string(v).render(context) if isinstance(v, str) else v for k, v in e.params.items()}
     template = env.get_template(f"{e.sql}.sql.j2") if e.sql else env.from_string(e.query or "")
     return template.render({**params, **context})
@@ -313,7 +327,10 @@ def check_sql(suite: Suite, e: Expectation, day: date) -> str:
 def _for_gx(sql: str) -> str:
     # GX substitutes {batch} with str.format: every other brace (regex quantifiers, struct
     # literals) must be doubled.
-    return sql.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    sql = sql.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
+    # Day-level checks read the source's history, not the batch; GX prints a warning when {batch}
+    # is absent (and joins the query into one line, so a comment would swallow the rest).
+    return sql if "{batch}" in sql else f"SELECT * FROM ({sql}) WHERE NOT EXISTS (SELECT 1 FROM {{batch}} WHERE false)"
 
 
 class _DuckDBDialectName(str):
@@ -344,6 +361,7 @@ def _cursor_factory(con: duckdb.DuckDBPyConnection, opened: list):
         cur.execute(f"USE {sql_ident(database)}")
         cur.execute(f"SET search_path = {sql_literal(search_path)}")
         cur.execute(f"SET TimeZone = {sql_literal(tz)}")
+        install_macros(cur)  # TEMP macros belong to a connection; the statistics checks need them
         opened.append(cur)
         return duckdb_engine.ConnectionWrapper(cur)
 
@@ -403,7 +421,8 @@ def _outcome(suite: Suite, e: Expectation, rows: int, res=None, error: str | Non
     else:
         status = "pass"
     return CheckResult(suite.name, suite.asset, e.name, e.description, e.category, e.subcategory, e.severity,
-                       suite.table, e.column_name, violated, denominator, e.threshold, status, unit, details, error)
+                       suite.table, e.column_name, violated, denominator, e.threshold, status, unit, details, error,
+                       e.priority)
 
 
 def _run_suite(datasource, con: duckdb.DuckDBPyConnection, suite: Suite, day: date) -> list[CheckResult]:
@@ -554,20 +573,65 @@ def check_day(home: Home, day: date | str, suites: Iterable[Suite | str] | None 
                       min((r.started for r in results), default=datetime.now(timezone.utc)),
                       max((r.finished for r in results), default=datetime.now(timezone.utc)),
                       next((r.volumes for r in results if r.volumes is not None), None))
+    result = apply_waivers(result, waivers_for(home, day))
     write_dq_report(home, result)
     return result
+
+
+# --- waivers ------------------------------------------------------------------------------------
+
+WAIVERS_DDL = """CREATE TABLE IF NOT EXISTS dq_waivers (
+    delivery_date DATE NOT NULL, check_name VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+    waived_by VARCHAR NOT NULL, waived_at TIMESTAMPTZ NOT NULL)"""
+
+
+def check_names() -> set[str]:
+    return {e.name for s in load_suites().values() for e in s.expectations}
+
+
+def waive(home: Home, day: date, check: str, reason: str, who: str) -> dict[str, str]:
+    """Record in the vault that `who` released the blocking check `check` for `day`, and why."""
+    if check not in check_names():
+        raise ValueError(f"no data-quality check is named {check!r} (see dq_checks/)")
+    if not reason.strip():
+        raise ValueError("a waiver needs a reason")
+    with warehouse(home) as con:
+        con.execute(WAIVERS_DDL)
+        con.execute("INSERT INTO dq_waivers VALUES (?, ?, ?, ?, now())", [day, check, reason.strip(), who])
+    return waivers_for(home, day)[-1]
+
+
+def waivers_for(home: Home, day: date) -> list[dict[str, str]]:
+    """The waivers recorded for a date, oldest first (names and reasons only, no data)."""
+    if not home.warehouse.exists():
+        return []
+    with warehouse(home, read_only=True) as con:
+        if _table_missing(con, "dq_waivers"):
+            return []
+        rows = con.execute("""SELECT check_name, reason, waived_by, strftime(waived_at, '%Y-%m-%dT%H:%M:%S%z')
+                              FROM dq_waivers WHERE delivery_date = ? ORDER BY waived_at""", [day]).fetchall()
+    return [{"date": day.isoformat(), "check": c, "reason": r, "by": b, "at": t} for c, r, b, t in rows]
+
+
+def apply_waivers(result: DQResult, waivers: list[dict[str, str]]) -> DQResult:
+    """A blocking failure of a waived check becomes `waived`: reported, no longer blocking."""
+    by_check = {w["check"]: w for w in waivers}
+    checks = [replace(c, status="waived", details=(*c.details, f"waived by {w['by']} at {w['at']}: {w['reason']}"))
+              if c.blocks and (w := by_check.get(c.check)) else c for c in result.checks]
+    return replace(result, checks=checks, waivers=waivers)
 
 
 # --- the report ---------------------------------------------------------------------------------
 
 def dqd_document(day: date | str, checks: list[CheckResult], started: str, finished: str,
-                 volumes: dict | None) -> dict[str, Any]:
+                 volumes: dict | None, waivers: list[dict] | None = None) -> dict[str, Any]:
     """The day's report, shaped like the OHDSI DataQualityDashboard's results JSON."""
     status = Counter(c.status for c in checks)
     by_category: dict[str, dict[str, int]] = {}
     for c in checks:
         by_category.setdefault(c.category, Counter())[c.status] += 1
-    ordered = sorted(checks, key=lambda c: (STATUS_ORDER[c.status], c.severity != "blocking", -c.share, c.suite, c.check))
+    ordered = sorted(checks, key=lambda c: (c.status == "pass", c.priority, STATUS_ORDER[c.status],
+                                            c.severity != "blocking", -c.share, c.suite, c.check))
     return {
         "startTimestamp": started,
         "endTimestamp": finished,
@@ -580,11 +644,12 @@ def dqd_document(day: date | str, checks: list[CheckResult], started: str, finis
         },
         "Overview": {
             "countTotal": len(checks), "countPassed": status["pass"], "countFailed": status["fail"],
-            "countWarned": status["warn"], "countErrored": status["error"],
+            "countWarned": status["warn"], "countErrored": status["error"], "countWaived": status["waived"],
             "countBlocking": sum(c.blocks for c in checks),
             "byCategory": {k: dict(v) for k, v in sorted(by_category.items())},
         },
         "CheckResults": [c.dqd() for c in ordered],
+        "Waivers": waivers or [],
         "Volumes": {s: [list(p) for p in series] for s, series in (volumes or {}).items()},
     }
 
@@ -598,11 +663,36 @@ def write_dq_report(home: Home, result: DQResult) -> tuple[Path, Path]:
     kept = [CheckResult.from_dqd(d) for d in previous.get("CheckResults", []) if d["suite"] not in result.suites]
     volumes = result.volumes if result.volumes is not None else {
         s: [tuple(p) for p in series] for s, series in previous.get("Volumes", {}).items()}
+    waivers = result.waivers if result.waivers is not None else previous.get("Waivers", [])
     doc = dqd_document(result.day, kept + result.checks, previous.get("startTimestamp", result.started.isoformat()),
-                       result.finished.isoformat(), volumes)
+                       result.finished.isoformat(), volumes, waivers)
     write_atomically(json_path, json.dumps(doc, indent=1, ensure_ascii=False))
     write_atomically(html_path, render_html(doc))
+    write_index(home)
     return json_path, html_path
+
+
+def day_status(doc: dict[str, Any]) -> str:
+    """blocked | waived | warnings | passed, from a day's report."""
+    o = doc["Overview"]
+    if o["countBlocking"]:
+        return "blocked"
+    return "waived" if o.get("countWaived") else "warnings" if o["countWarned"] + o["countFailed"] + o["countErrored"] else "passed"
+
+
+def write_index(home: Home) -> Path:
+    """reports/dq/index.html: every reported date, newest first, with its status and links."""
+    folder = home.reports / "dq"
+    days = []
+    for path in sorted(folder.glob("????-??-??.json"), reverse=True):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        failing = [c["checkName"] for c in doc["CheckResults"] if c["status"] != "pass"]
+        days.append({"day": path.stem, "status": day_status(doc), "overview": doc["Overview"],
+                     "failing": failing[:MAX_DETAILS], "more": max(0, len(failing) - MAX_DETAILS),
+                     "waivers": doc.get("Waivers", [])})
+    index = folder / "index.html"
+    write_atomically(index, _html_env().get_template("dq_index.html.j2").render(days=days))
+    return index
 
 
 def _chart(series: list[list], day: str, width: int = 220, height: int = 48) -> dict[str, Any]:
@@ -689,7 +779,7 @@ def _suite_check(suite: Suite, partitions_def, pool: str | None, retry_policy, r
         result = check_day(home, day, [suite])
         for c in result.checks:
             yield AssetCheckResult(
-                asset_key=key, check_name=c.check, passed=c.status == "pass", description=c.summary(),
+                asset_key=key, check_name=c.check, passed=c.status in ("pass", "waived"), description=c.summary(),
                 severity=AssetCheckSeverity.ERROR if c.severity == "blocking" else AssetCheckSeverity.WARN,
                 metadata=_check_metadata(c, day))
         if result.blocked:
@@ -719,5 +809,6 @@ def blocked_in_run(result) -> DQBlocked | None:
 
 __all__ = [
     "CheckResult", "DQBlocked", "DQResult", "Expectation", "Suite", "blocked_in_run", "check_day",
-    "check_sql", "dq_asset_checks", "dqd_document", "load_suites", "run_dq", "write_dq_report",
+    "check_sql", "dq_asset_checks", "dqd_document", "load_suites", "run_dq", "waive", "waivers_for",
+    "write_dq_report", "write_index",
 ]

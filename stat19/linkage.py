@@ -87,6 +87,24 @@ def person_columns(include_freg: bool = True) -> list[tuple[str, str, str]]:
     ]
 
 
+def absent_by_rule() -> dict[tuple[str, str], str]:
+    """(table, column) -> SQL true where the source's rules let the identifier be absent: the
+    column's `required_unless`, or every person column of a table that drops identities unless
+    `keep_identity_when` holds. Such records are reported, never counted as linkage failures."""
+    rules = {}
+    for spec in source_specs().values():
+        for t in spec.tables:
+            for c in t.columns:
+                if c.name not in t.person_id_columns:
+                    continue
+                conditions = [f"({c.required_unless})"] if c.required_unless else []
+                if t.keep_identity_when:
+                    conditions.append(f"NOT coalesce(({t.keep_identity_when}), false)")
+                if conditions:
+                    rules[(t.name, c.name)] = " OR ".join(conditions)
+    return rules
+
+
 def linked_templates() -> list[str]:
     """The linked tables, one template each (files starting with '_' are shared pieces)."""
     return sorted(p.name.removesuffix(".sql.j2") for p in (SQL_DIR / "linked").glob("*.sql.j2") if not p.name.startswith("_"))
@@ -120,7 +138,8 @@ def link(home: Home) -> LinkageSummary:
             return LinkageSummary(built[0], built[1], json.loads(built[2]), target, unchanged=True)
         run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
                    params={"inner_pad": inner, "outer_pad": outer})
-        run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_freg=False)))
+        run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_freg=False),
+                                absent_by_rule=absent_by_rule()))
         write_atomically(home.reports / "linkage.csv", con.sql("SELECT * FROM linkage_report ORDER BY ALL").pl().write_csv())
         write_atomically(home.reports / "identity_problems.csv",
                          con.sql("SELECT problem, detail, count(*) AS identifiers FROM identity_problems GROUP BY ALL ORDER BY ALL").pl().write_csv())

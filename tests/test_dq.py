@@ -15,6 +15,8 @@ import polars as pl
 import pytest
 
 from kit import fnrs
+from stat19 import identifiers
+from stat19.specs import source_specs
 from stat19.dq import (DQBlocked, Suite, blocked_in_run, check_day, dq_asset_checks, load_suites, run_dq,
                        write_dq_report)
 from stat19.ingest import ensure_schema
@@ -25,6 +27,7 @@ DAY = date(2026, 3, 10)
 N = 10  # rows in a day's batch
 IDS = fnrs(40, seed=7)
 TS = datetime(2026, 3, 9, 9, 30, tzinfo=timezone.utc)
+KJOENN = {"male": "mann", "female": "kvinne"}
 
 
 def d(days: int) -> date:
@@ -58,7 +61,8 @@ LINKED_DDL = {
     "dispensings": f"pid VARCHAR, dispensing_id VARCHAR, dispense_date DATE, atc_code VARCHAR, ddd DOUBLE, prescriber_type VARCHAR, "
                    f"{GEO}, {KNOWN}",
     "linkage_report": "source VARCHAR, table_name VARCHAR, id_column VARCHAR, delivery_date DATE, records BIGINT, linked_freg BIGINT, "
-                      "linked_health_only BIGINT, unlinked BIGINT, linkage_rate DOUBLE",
+                      "linked_health_only BIGINT, unlinked BIGINT, linkage_rate DOUBLE, expected_linkable BIGINT, "
+                      "linked_freg_on_day BIGINT",
 }
 
 VAULT = dict(_delivery_date=DAY, _file="part-1", _deleted=False)
@@ -85,7 +89,8 @@ CLEAN: dict[str, Callable[[int], dict]] = {
                                   kommune_nr="0301", updated_at=TS, **VAULT),
     "lmr_dispensings": lambda i: dict(dispensing_id=f"r{i}", fnr=IDS[i], dispense_date=d(-1), atc_code="J01CA04", ddd=10.0,
                                       prescriber_type="fastlege", kommune_nr="0301", **VAULT),
-    "freg_persons": lambda i: dict(fnr=IDS[i], birth_date=date(1990, 5, 1), kjoenn="kvinne", kommune_nr="0301", status="bosatt",
+    "freg_persons": lambda i: dict(fnr=IDS[i], birth_date=date(1990, 5, 1), kjoenn=KJOENN[identifiers.sex(IDS[i])],
+                                   kommune_nr="0301", status="bosatt",
                                    status_date=d(-1), **VAULT),
     "freg_id_changes": lambda i: dict(old_id=IDS[i], new_id=IDS[20 + i], change_date=d(-1), reason="d_to_f", **VAULT),
     "persons": lambda i: dict(pid=pid(i), birth_year=1990, birth_month=5, sex="female", in_freg=True, id_kind="fnr"),
@@ -108,7 +113,8 @@ CLEAN: dict[str, Callable[[int], dict]] = {
     "dispensings": lambda i: dict(pid=pid(i), dispensing_id=f"r{i}", dispense_date=d(-1), atc_code="J01CA04", ddd=10.0,
                                   prescriber_type="fastlege", **LINKED_GEO),
     "linkage_report": lambda i: dict(source=f"s{i}", table_name="t", id_column="fnr", delivery_date=DAY, records=100,
-                                     linked_freg=95, linked_health_only=2, unlinked=3, linkage_rate=95.0),
+                                     linked_freg=95, linked_health_only=2, unlinked=3, linkage_rate=95.0,
+                                     expected_linkable=100, linked_freg_on_day=95),
 }
 
 
@@ -150,11 +156,31 @@ def log_history(source: str, rows_in: int = 1000, days: int = 28):
     return add
 
 
-def log_today(source: str, rows_in: int):
+def log_today(source: str, rows_in: int, quarantined: int = 0):
     """A later load of DAY's delivery (a re-sent one): the latest load counts."""
     def add(con):
-        con.execute("INSERT INTO delivery_log VALUES (?, ?, 'loaded', ?, ?, 0, 0, '', 'sha', ?)",
-                    [source, DAY, rows_in, rows_in, TS + timedelta(hours=1)])
+        con.execute("INSERT INTO delivery_log VALUES (?, ?, 'loaded', ?, ?, ?, 0, '', 'sha', ?)",
+                    [source, DAY, rows_in, rows_in - quarantined, quarantined, TS + timedelta(hours=1)])
+    return add
+
+
+def rejected_today(source: str):
+    def add(con):
+        con.execute("INSERT INTO delivery_log VALUES (?, ?, 'rejected', 5, 0, 0, 0, "
+                    "'part-1.csv: column x is not in the contract', 'sha', ?)", [source, DAY, TS])
+    return add
+
+
+def table_history(table: str, days: int = 10, per_day: int = 30, today: int = 0, **changes):
+    """Rows of `table` delivered on each of the `days` days before DAY (new keys each day), and
+    `today` rows delivered on DAY with `changes`; resent=True re-uses yesterday's keys."""
+    key = next(t.key[0] for spec in source_specs().values() for t in spec.tables if t.name == table)
+    resent = changes.pop("resent", False)
+    def add(con):
+        rows = [{**CLEAN[table](j % N), key: f"h{k}-{j}", "_delivery_date": d(-k)}
+                for k in range(1, days + 1) for j in range(per_day)]
+        rows += [{**CLEAN[table](j % N), key: f"h1-{j}" if resent else f"t{j}", **changes} for j in range(today)]
+        insert(con, table, rows)
     return add
 
 
@@ -175,6 +201,19 @@ def npr_stored(days: int = 10, per_day: int = 60, extra_today: int = 60):
         rows += [{**CLEAN["npr_episodes"](0), "episode_id": f"t{j}"} for j in range(extra_today)]
         insert(con, "npr_episodes", rows)
     return add
+
+
+def freg_history(days: int = 10):
+    """Person rows delivered on the days before DAY, their sex as their identifier says."""
+    return rows_of("freg_persons", lambda i: {**CLEAN["freg_persons"](i % N), "_delivery_date": d(-1 - i // N),
+                                               "status_date": d(-2 - i // N)}, N * days)
+
+
+def swapped_sexes(n: int = 30):
+    """Today's person rows with the other sex than their identifier says."""
+    other = {"male": "kvinne", "female": "mann"}
+    return rows_of("freg_persons", lambda i: {**CLEAN["freg_persons"](i % N), "status_date": d(-1 - i),
+                                               "kjoenn": other[identifiers.sex(IDS[i % N])]}, n)
 
 
 def linkage_history(rate: float = 95.0):
@@ -209,6 +248,34 @@ NO_PID = Case({"pid": None})
 
 def volume(source: str) -> Case:
     return Case(context=log_history(source), bad_context=log_today(source, 10))
+
+
+def quarantined(source: str) -> Case:
+    """Every row of the day's delivery quarantined, after deliveries with none."""
+    return Case(context=log_history(source), bad_context=log_today(source, 1000, quarantined=1000))
+
+
+def resent(table: str) -> Case:
+    """Today's records carry the keys of yesterday's delivery."""
+    return Case(context=table_history(table), bad_context=table_history(table, days=0, today=30, resent=True))
+
+
+def shifted(table: str, column: str) -> Case:
+    """Today's records dated a year earlier than usual."""
+    return Case(context=table_history(table), bad_context=table_history(table, days=0, today=30, **{column: d(-367)}))
+
+
+def delivery_checks(source: str, table: str | None = None, date_column: str | None = None) -> dict:
+    cases = {(source_suite(source), "quarantine_share"): quarantined(source),
+             (source_suite(source), "delivery_not_rejected"): Case(bad_context=rejected_today(source))}
+    if table:
+        cases[(source, "resent_share")] = resent(table)
+        cases[(source, "late_share")] = shifted(table, date_column)
+    return cases
+
+
+def source_suite(source: str) -> str:
+    return "freg_persons" if source == "freg" else source
 
 
 CASES: dict[tuple[str, str], Case] = {
@@ -292,7 +359,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("linked_deaths", "deaths_kommune_unknown"): LINKED_9999,
     ("linked_dispensings", "dispensings_pid_present"): NO_PID,
     ("linked_dispensings", "dispensings_kommune_unknown"): LINKED_9999,
-    ("linkage", "linkage_rate_drop"): Case({"linkage_rate": 70.0}, context=linkage_history()),
+    ("linkage", "linkage_rate_drop"): Case({"linked_freg_on_day": 70}, context=linkage_history()),
+    ("freg_persons", "sex_matches_identifier"): Case(context=freg_history(),
+                                                      bad_context=swapped_sexes()),
+    **delivery_checks("sysvak", "sysvak_vaccinations", "vaccination_date"),
+    **delivery_checks("msis", "msis_cases", "diagnosis_date"),
+    **delivery_checks("msis_lab", "msis_lab_results", "sampling_date"),
+    **delivery_checks("npr"),
+    **delivery_checks("kpr", "kpr_claims", "contact_date"),
+    **delivery_checks("mfr", "mfr_births", "birth_date"),
+    **delivery_checks("daar", "daar_deaths", "death_date"),
+    **delivery_checks("lmr", "lmr_dispensings", "dispense_date"),
+    **delivery_checks("freg"),
 }
 
 SUITES = load_suites()
@@ -394,7 +472,7 @@ def test_a_check_that_cannot_run_is_an_error_and_blocks(db):
     result = run_dq(db, DAY, [suite])
     assert {c.status for c in result.checks} == {"error"}
     assert "no_such_table" in result.checks[0].error
-    assert {c.check for c in result.blocked} == {"vaccination_id_present", "person_present"}
+    assert {c.check for c in result.blocked} == {e.name for e in suite.expectations if e.blocking}
 
 
 def test_run_dq_on_a_path_and_default_suites(tmp_path):
@@ -440,20 +518,21 @@ def test_report_is_dqd_shaped_failures_first_without_identifiers(db, tmp_path):
     assert doc["Metadata"]["suites"] == ["msis", "sysvak"]
     overview = doc["Overview"]
     assert overview["countTotal"] == len(SUITES["sysvak"].expectations) + len(SUITES["msis"].expectations)
-    assert (overview["countFailed"], overview["countWarned"], overview["countBlocking"]) == (1, 2, 1)
+    assert (overview["countFailed"], overview["countWarned"], overview["countBlocking"]) == (2, 1, 2)
     assert overview["byCategory"]["completeness"]["fail"] == 1
-    first_check = doc["CheckResults"][0]
-    assert first_check == {**first_check, "checkName": "person_present", "status": "fail", "tableName": "sysvak_vaccinations",
-                           "columnName": "fnr", "numViolatedRows": 3, "numDenominatorRows": N, "pctViolatedRows": 0.3,
-                           "thresholdValue": 0.0, "category": "completeness", "severity": "blocking"}
-    assert [c["status"] for c in doc["CheckResults"]][:3] == ["fail", "warn", "warn"]
-    volume = next(c for c in doc["CheckResults"] if c["checkName"] == "delivery_volume")
-    assert volume["details"] == ["sysvak: 10 rows delivered, 0.01× the median 1,000 of the previous 28 deliveries (10 rows stored)"]
+    person = next(c for c in doc["CheckResults"] if c["checkName"] == "person_present")
+    assert person == {**person, "status": "fail", "tableName": "sysvak_vaccinations",
+                      "columnName": "fnr", "numViolatedRows": 3, "numDenominatorRows": N, "pctViolatedRows": 0.3,
+                      "thresholdValue": 0.0, "category": "completeness", "severity": "blocking"}
+    assert [c["status"] for c in doc["CheckResults"]][:3] == ["fail", "fail", "warn"]
+    volume = doc["CheckResults"][0]  # the whole day failing comes before a share of its rows
+    assert volume["checkName"] == "delivery_volume" and volume["details"][0].startswith(
+        "sysvak: 10 rows, 0.01× the median 1,000 of the previous 28 deliveries, p = ")
     assert doc["Volumes"]["sysvak"][-1] == [DAY.isoformat(), 10]
 
     html = html_path.read_text()
     assert html.index("person_present") < html.index("Daily volume") < html.index("vaccination_id_present")
-    assert "<svg" in html and "<polyline" in html and "1 blocking check failed" in html
+    assert "<svg" in html and "<polyline" in html and "2 blocking checks failed" in html
     for text in (json_path.read_text(), html):
         assert not any(i in text for i in IDS), "an identifier in a report"
 
