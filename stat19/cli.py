@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser("query", help="query the pseudonymised linked tables (read-only)",
                            description="Run SQL on HOME/linked/current.duckdb, read-only and without access to other "
-                           "files. Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
+                           "files: one SELECT-style statement (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE); "
+                           "anything that writes, copies, exports, attaches, loads or sets is refused (exit 2). Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
                            "lab_results, hospital_episodes, primary_care_contacts, births, deaths, dispensings; "
                            "see `stat19 describe`. Output: CSV on standard output, or --out FILE (.csv or .parquet).")
     query.add_argument("--home", type=Path, required=True, help="Stat19 home")
@@ -203,10 +204,13 @@ def _query(args) -> int:
     import duckdb
 
     from stat19.linkage import LinkageError
-    from stat19.query import linked
+    from stat19.query import NotReadOnly, linked
 
     try:
         frame = linked(Home(args.home), args.sql)
+    except NotReadOnly as exc:
+        print(f"stat19 query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (LinkageError, duckdb.Error) as exc:
         print(f"stat19 query: {exc}", file=sys.stderr)
         return EXIT_FAILED

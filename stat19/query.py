@@ -3,14 +3,23 @@
     from stat19.query import linked
     df = linked("demo/home", "SELECT vaccine_group, count(*) FROM vaccinations GROUP BY ALL")
 
-The snapshot `<home>/linked/current.duckdb` is opened read-only and without access to other
-files, so a query can neither change anything nor reach the vault.
+A query can neither change anything nor reach another file, whatever its SQL; two independent
+locks, so that one gap does not open the snapshot or the vault:
+
+1. DuckDB's own parser (the one that will run the query) must find exactly one statement, and it
+   must be a read: SELECT, WITH ... SELECT, FROM-first, VALUES, DESCRIBE, SHOW or SUMMARIZE.
+   Everything else (COPY, EXPORT, ATTACH, INSTALL, LOAD, SET, CREATE, PRAGMA, CALL, ...) is refused
+   before it runs.
+2. The connection is read-only, without access to any other file (no ATTACH, no read_csv, no
+   COPY ... TO), without extension autoloading, and its configuration is locked.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Sequence
 
+import duckdb
 import polars as pl
 import yaml
 
@@ -18,17 +27,44 @@ from stat19.linkage import read_linked
 from stat19.paths import ASSETS_DIR, Home
 
 
-def _lock_down(con) -> None:
+_READS = "only a SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW or SUMMARIZE statement runs"
+
+
+class NotReadOnly(ValueError):
+    """A query that is not a single read statement."""
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but a single read statement, judged by DuckDB's parser itself (so there is
+    no gap between the SQL checked and the SQL run). DESCRIBE, SHOW and SUMMARIZE parse as SELECT."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1:
+        raise NotReadOnly(f"stat19 query runs exactly one statement, not {len(statements)}: {_READS}")
+    try:
+        kind = statements[0].type.name
+    except ValueError:  # a statement kind this Python binding cannot even name
+        kind = "Unrecognised"
+    if kind != "SELECT":
+        raise NotReadOnly(f"{kind} statements are refused, the linked snapshot is read-only: {_READS}")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET enable_external_access = false")  # no ATTACH, no reading or writing files
-    con.execute("SET lock_configuration = true")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET lock_configuration = true")  # and no SET can undo the above
 
 
-def linked(home: str | Path | Home, sql: str) -> pl.DataFrame:
-    """Run a read-only query on the linked snapshot and return a polars DataFrame."""
+def linked(home: str | Path | Home, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+    """Run one read-only query on the linked snapshot and return a polars DataFrame.
+
+    Values go in `params`, never into the SQL text: `?` or `$1` with a list, `$name` with a dict.
+    """
     home = home if isinstance(home, Home) else Home(Path(home))
     with read_linked(home) as con:
         _lock_down(con)
-        return con.sql(sql).pl()
+        check_read_only(con, sql)
+        return con.sql(sql, params=params).pl()
 
 
 def linked_model_spec() -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import date
@@ -164,3 +165,129 @@ def test_the_scan_would_see_a_leak(pipeline_home, tmp_path):
     con.close()
     assert planted in tokens(duckdb_text(db))
     assert planted.encode() in ELEVEN_DIGITS.findall(f"x;{planted};y".encode())
+
+
+# --- stat19 query is read-only, whatever the SQL ---------------------------------------------
+
+def _writing_statements(home: Path, target: Path) -> list[str]:
+    snapshot = home / "linked" / "current.duckdb"
+    vault = home / "vault" / "warehouse.duckdb"
+    return [
+        f"COPY (SELECT 'x') TO '{snapshot}' (FORMAT csv, USE_TMP_FILE false)",  # the issue's attack
+        f"COPY persons TO '{target}'",
+        f"COPY persons FROM '{target}'",
+        f"EXPORT DATABASE '{target.parent / 'export'}'",
+        f"IMPORT DATABASE '{target.parent / 'export'}'",
+        f"ATTACH '{vault}' AS vault",
+        f"ATTACH '{target}.duckdb' AS other",
+        "DETACH current",
+        "USE system",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "UPDATE EXTENSIONS",
+        "SET enable_external_access = true",
+        "SET GLOBAL lock_configuration = false",
+        "RESET threads",
+        "PRAGMA enable_profiling",
+        "CALL pragma_version()",
+        "CHECKPOINT",
+        "VACUUM",
+        "ANALYZE",
+        "BEGIN TRANSACTION",
+        "CREATE TABLE t AS SELECT * FROM persons",
+        "CREATE TEMP TABLE t AS SELECT 1 AS x",
+        "CREATE VIEW v AS SELECT 1 AS x",
+        "CREATE OR REPLACE TEMP MACRO m(x) AS x",
+        "CREATE SECRET s (TYPE s3, KEY_ID 'k', SECRET 's')",
+        "CREATE SEQUENCE q",
+        "CREATE TYPE mood AS ENUM ('a')",
+        "CREATE INDEX i ON persons (pid)",
+        "INSERT INTO persons (pid) VALUES ('x')",
+        "UPDATE persons SET sex = 'x'",
+        "DELETE FROM persons",
+        "TRUNCATE persons",
+        "MERGE INTO persons USING persons AS p ON persons.pid = p.pid WHEN MATCHED THEN DELETE",
+        "ALTER TABLE persons ADD COLUMN leak VARCHAR",
+        "COMMENT ON TABLE persons IS 'x'",
+        "DROP TABLE persons",
+        "PREPARE p AS SELECT 1",
+        "EXECUTE p",
+        "DEALLOCATE p",
+        "EXPLAIN ANALYZE SELECT 1",
+        "PIVOT persons ON sex",  # creates an ENUM type first: two statements in one
+        f"SELECT 1; COPY (SELECT 1) TO '{target}'",
+        "SELECT 1; DROP TABLE persons",
+        # single SELECTs that would reach other files: refused by the connection itself
+        f"SELECT * FROM read_csv('{home / 'reports' / 'deliveries.csv'}')",
+        f"SELECT * FROM read_blob('{vault}')",
+        f"SELECT * FROM query('COPY (SELECT 1) TO ''{target}''')",
+        f"SELECT * FROM glob('{home}/*')",
+    ]
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "dagster" not in p.parts}
+
+
+def test_stat19_query_refuses_every_writing_statement(pipeline_home, tmp_path, capsys):
+    _, home = pipeline_home
+    target = tmp_path / "out.csv"
+    before = _digests(home)
+    for sql in _writing_statements(home, target):
+        code = main(["query", "--home", str(home), sql])
+        err = capsys.readouterr().err
+        assert code != 0, sql
+        assert "stat19 query:" in err and "Traceback" not in err, (sql, err)
+    assert list(tmp_path.iterdir()) == []  # nothing written, exported or attached
+    assert _digests(home) == before  # the snapshot, the vault and everything else unchanged
+    # and it still answers a read
+    assert main(["query", "--home", str(home), "SELECT count(*) AS n FROM persons"]) == 0
+    assert int(capsys.readouterr().out.splitlines()[1]) > 1000
+
+
+def test_reads_of_every_kind_are_allowed(pipeline_home, capsys):
+    _, home = pipeline_home
+    for sql in ["WITH p AS (SELECT * FROM persons) SELECT count(*) FROM p", "FROM persons LIMIT 1",
+                "VALUES (1)", "DESCRIBE persons", "SHOW TABLES", "SUMMARIZE persons",
+                "SELECT count(*) FROM residences_as_of(DATE '2026-01-06')",
+                "SELECT 1 UNION ALL SELECT 2", "SELECT 1;"]:
+        assert main(["query", "--home", str(home), sql]) == 0, sql
+    capsys.readouterr()
+
+
+def test_the_connection_refuses_writes_even_without_the_statement_check(pipeline_home, tmp_path):
+    """Defence in depth: were the statement check to let something through, the connection itself
+    (read-only, no external access, locked configuration) still refuses to write, attach, load or
+    set. Not COPY ... TO the snapshot's own path, which DuckDB allows a connection whatever its
+    settings (tried): that is why the statement check exists, and why the snapshot file is
+    read-only by mode (see test_zone_modes)."""
+    from stat19.linkage import read_linked
+    from stat19.paths import Home
+    from stat19.query import _lock_down
+
+    _, home = pipeline_home
+    before = _digests(home)
+    harmless = ("SELECT 1;", "EXPLAIN", "PREPARE", "DEALLOCATE", "EXECUTE", "CALL", "CHECKPOINT", "VACUUM",
+                "ANALYZE", "BEGIN", "PIVOT", "CREATE TEMP", "CREATE OR REPLACE TEMP", "DETACH", "USE")
+    for sql in _writing_statements(home, tmp_path / "out.csv")[1:]:
+        if sql.startswith(harmless):
+            continue  # on a read-only connection these change nothing, or only this connection's memory
+        with read_linked(Home(home)) as con:
+            _lock_down(con)
+            with pytest.raises(duckdb.Error):
+                con.execute(sql)
+    assert list(tmp_path.iterdir()) == []
+    assert _digests(home) == before
+
+
+def test_query_binds_parameters(pipeline_home):
+    from stat19.query import linked
+
+    _, home = pipeline_home
+    total = linked(home, "SELECT count(*) FROM persons").item()
+    after = linked(home, "SELECT count(*) FROM persons WHERE birth_year >= ?", [1980]).item()
+    named = linked(home, "SELECT count(*) FROM persons WHERE birth_year >= $year", {"year": 1980}).item()
+    assert 0 < after == named < total
+    hostile = "x' OR '1'='1"  # a value is never SQL
+    assert linked(home, "SELECT count(*) FROM persons WHERE pid = ?", [hostile]).item() == 0
