@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stat19 import disclosure
 from stat19.db import render, run_script, sql_literal
+from stat19.faults import checkpoint
 from stat19.paths import ASSETS_DIR, SQL_DIR, Home
 
 GEO_COLUMNS = ["geo_level", "geo_code", "geo_name"]
@@ -553,6 +554,7 @@ def compute_release(
     it with ``stat19.publish.publish``) and its metadata (everything except what publication
     adds: revision, generation time, source deliveries, pipeline version)."""
     spec = get_product(product)
+    checkpoint(f"product:{spec.name}")
     raw, excluded = run_product_sql(con, spec, reference_date)
     geo_names = _geo_names(con)
     raw = _order(spec, raw)
