@@ -56,13 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="process every complete delivery up to a date",
                          description="Check and load every complete delivery in the landing folder (in date order, "
-                         "through Dagster), quarantining bad rows and rejecting broken deliveries. Deliveries "
-                         "already processed are skipped, so running again is safe. Then data-quality checks for the last date, "
-                         "linkage and pseudonymisation. Reports go to HOME/reports. Exit codes: 0 done, 1 a step "
-                         "failed, 2 bad usage, 3 a blocking data-quality check withheld the date's results.")
+                         "through Dagster), quarantining bad rows and rejecting broken deliveries, each on its own: "
+                         "a bad delivery never stops the others. Late and re-sent deliveries load with the newer ones. "
+                         "Deliveries already processed are skipped, so running again is safe, also after a "
+                         "kill: the next run cleans up after it. Then, for the reference date, data-quality checks, "
+                         "linkage, pseudonymisation and the releases. The reference date is the latest date (up to "
+                         "--through) on which every source that delivers to the landing has a complete delivery "
+                         "(manifest written); a folder without a manifest never chooses it. Reports go to "
+                         "HOME/reports (status.json: how the run ended). Exit codes: 0 done, 1 the run failed (a "
+                         "fault of the run itself such as an unwritable vault or a full disk, another run holding "
+                         "the home, or an interruption), 2 bad usage, 3 a blocking data-quality check withheld the "
+                         "date's results.")
     run.add_argument("--landing", type=Path, required=True, help="landing folder: LANDING/<source>/<YYYY-MM-DD>/")
     run.add_argument("--home", type=Path, required=True, help="Stat19 home: vault/, linked/, published/, reports/")
-    run.add_argument("--through", type=_date, default=None, help="last delivery date to process (default: all)")
+    run.add_argument("--through", type=_date, default=None,
+                     help="last delivery date to load, and latest possible reference date (default: all)")
 
     query = sub.add_parser("query", help="query the pseudonymised linked tables (read-only)",
                            description="Run SQL on HOME/linked/current.duckdb, read-only and without access to other "
@@ -133,7 +141,7 @@ def _synth(args) -> int:
 
 
 def _run(args) -> int:
-    import duckdb
+    import signal
 
     from stat19.pipeline import DataQualityBlocked, RunFailed, run
 
@@ -142,14 +150,13 @@ def _run(args) -> int:
         return EXIT_USAGE
     home = Home(args.home)
     started = time.perf_counter()
+    # SIGTERM (a service manager stopping the run) stops it as Ctrl-C does: cleanly, and the
+    # vault keeps its last completed state
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
         summary = run(args.landing, home, args.through)
     except RunFailed as exc:
         print(f"stat19 run: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except duckdb.IOException as exc:
-        # typically another process holds the vault (DuckDB allows one writer)
-        print(f"stat19 run: the home {home.root} is in use: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILED
     except DataQualityBlocked as exc:
         print(f"stat19 run: {exc}", file=sys.stderr)

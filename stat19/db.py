@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -20,6 +21,8 @@ import jinja2
 from stat19.paths import SQL_DIR, Home
 
 MEMORY_LIMIT = os.environ.get("STAT19_DUCKDB_MEMORY", "8GB")
+# How long to wait for the vault while another process (a Dagster UI run) holds it.
+LOCK_WAIT_SECONDS = float(os.environ.get("STAT19_LOCK_WAIT_SECONDS", "100"))
 THREADS = int(os.environ.get("STAT19_DUCKDB_THREADS", "2"))
 
 
@@ -91,9 +94,22 @@ def configure(con: duckdb.DuckDBPyConnection, scratch: Path | None) -> None:
 def warehouse(home: Home, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the vault's warehouse, closed on exit."""
     home.ensure()
-    con = duckdb.connect(str(home.warehouse), read_only=read_only)
+    con = _connect_waiting(home.warehouse, read_only)
     try:
         configure(con, None if read_only else home.scratch)
         yield con
     finally:
         con.close()
+
+
+def _connect_waiting(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting while another process holds the file: the one failure worth retrying,
+    retried here so that no other failure (a permission, a full disk) is ever retried."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(1)

@@ -81,6 +81,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stat19.db import install_macros, sql_ident, sql_literal, warehouse
+from stat19.faults import checkpoint
 from stat19.paths import DQ_DIR, PACKAGE_DIR, SQL_DIR, Home, write_atomically
 from stat19.specs import code_systems
 
@@ -561,6 +562,7 @@ def check_day(home: Home, day: date | str, suites: Iterable[Suite | str] | None 
     """Run suites (default all) for a day against the home's vault and linked snapshot, and
     write `<home>/reports/dq/<day>.json` and `.html` (merged with other suites' results of the day)."""
     day = date.fromisoformat(day) if isinstance(day, str) else day
+    checkpoint("dq")
     all_suites = load_suites()
     chosen = [all_suites[s] if isinstance(s, str) else s for s in (suites if suites is not None else all_suites.values())]
     results: list[DQResult] = []

@@ -10,14 +10,18 @@ deliveries loaded out of order end in the same state as in order.
 from __future__ import annotations
 
 import codecs
+import errno
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
 from stat19.db import render, run_script, sql_literal
+from stat19.faults import checkpoint
 from stat19.landing import Delivery, DeliveryRejected, ManifestFile, read_manifest
 from stat19.paths import Home
 from stat19.specs import SQL_TYPES, SourceSpec, Table, code_systems, source_specs
@@ -56,21 +60,52 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec] |
 
 def is_settled(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> bool:
     """Loaded, or rejected, with exactly this manifest: trying again would change nothing."""
-    if not delivery.is_complete:
+    digest = delivery.manifest_digest() if delivery.is_complete else None
+    if digest is None:
         return False
+    # fetchall: a result left pending on the connection blocks the next statement (ResourceInUse)
     return con.execute(
         """SELECT count(*) > 0 FROM (
                SELECT manifest_sha256 FROM loaded_deliveries WHERE source = $s AND delivery_date = $d
                UNION ALL
                SELECT manifest_sha256 FROM delivery_log WHERE source = $s AND delivery_date = $d AND status = 'rejected'
            ) WHERE manifest_sha256 = $sha""",
-        {"s": delivery.source, "d": delivery.delivery_date, "sha": delivery.manifest_digest()},
-    ).fetchone()[0]
+        {"s": delivery.source, "d": delivery.delivery_date, "sha": digest},
+    ).fetchall()[0][0]
+
+
+class RunFault(Exception):
+    """A fault of the run itself (the vault cannot be written, the disk is full), not of a delivery:
+    trying other deliveries, or the same step again, cannot succeed."""
+
+
+_RUN_FAULT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+_RUN_FAULT_TEXT = ("no space left on device", "disk quota exceeded", "read-only file system", "database has been invalidated")
+
+
+def run_fault(exc: BaseException, home: Home) -> RunFault | None:
+    """The exception as a RunFault when it is about the home or the machine rather than a delivery."""
+    text = str(exc)
+    about_home = str(home.root.resolve()) in text or str(home.root) in text
+    if isinstance(exc, OSError) and exc.filename is not None:
+        about_home = about_home or Path(str(exc.filename)).resolve().is_relative_to(home.root.resolve())
+    if ((isinstance(exc, OSError) and exc.errno in _RUN_FAULT_ERRNOS) or about_home or isinstance(exc, MemoryError)
+            or isinstance(exc, duckdb.FatalException) or any(t in text.lower() for t in _RUN_FAULT_TEXT)):
+        return RunFault(f"{type(exc).__name__}: {first_line(text) or 'no message'}")
+    return None
+
+
+def first_line(text: str) -> str:
+    """The first line of an error message with quoted values and long digit runs masked: DuckDB
+    quotes the value it could not cast, and a value may be an identifier."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", line)
+    return re.sub(r"\d[\d .-]{4,}\d", "…", line)[:300]
 
 
 def load_delivery(con: duckdb.DuckDBPyConnection, home: Home, delivery: Delivery, force: bool = False) -> Outcome:
-    """Load one delivery folder; record and return what happened."""
-    spec = source_specs()[delivery.source]
+    """Load one delivery folder; record and return what happened. Whatever goes wrong with the
+    delivery ends in its rejection; only a fault of the run itself (RunFault) is raised."""
     if not delivery.is_complete:
         outcome = Outcome(delivery.source, delivery.delivery_date, "ignored", message="no _manifest.json yet: still being written")
         _log(con, outcome)
@@ -79,7 +114,8 @@ def load_delivery(con: duckdb.DuckDBPyConnection, home: Home, delivery: Delivery
     loaded = con.execute(
         "SELECT manifest_sha256 FROM loaded_deliveries WHERE source = ? AND delivery_date = ?",
         [delivery.source, delivery.delivery_date],
-    ).fetchone()
+    ).fetchall()
+    loaded = loaded[0] if loaded else None
     if loaded and loaded[0] == digest and not force:
         outcome = Outcome(delivery.source, delivery.delivery_date, "already_loaded",
                           message="identical to the delivery already loaded", manifest_sha256=digest)
@@ -88,21 +124,31 @@ def load_delivery(con: duckdb.DuckDBPyConnection, home: Home, delivery: Delivery
 
     con.execute("BEGIN TRANSACTION")
     try:
-        outcome = _load(con, home, spec, delivery, digest, replacing=loaded is not None)
+        with rejected_as(delivery.label(), home):
+            outcome = _load(con, home, source_specs()[delivery.source], delivery, digest, replacing=loaded is not None)
         _log(con, outcome)
+        checkpoint(f"load:{delivery.source}")
         con.execute("COMMIT")
     except DeliveryRejected as exc:
-        con.execute("ROLLBACK")
+        _rollback(con, home)  # nothing of the delivery stays
         message = str(exc) + ("; the earlier load of this date is kept" if loaded else "")
         outcome = Outcome(delivery.source, delivery.delivery_date, "rejected", message=message, manifest_sha256=digest)
         _log(con, outcome)
     except BaseException:
-        con.execute("ROLLBACK")  # the previous good state stays
+        _rollback(con, home)  # the previous good state stays
         raise
     finally:
         for p in home.scratch.glob(f"{delivery.source}-*.utf8"):
             p.unlink(missing_ok=True)
     return outcome
+
+
+def _rollback(con, home: Home) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        if (fault := run_fault(exc, home)) is not None or "no transaction is active" not in str(exc).lower():
+            raise fault or RunFault(f"the vault could not roll back: {first_line(str(exc))}") from exc
 
 
 def _load(con, home: Home, spec: SourceSpec, delivery: Delivery, digest: str, replacing: bool) -> Outcome:
@@ -148,47 +194,67 @@ def _stage_table(con, home: Home, spec: SourceSpec, t: Table, delivery: Delivery
     cols = ", ".join(f'"{c.name}" {"VARCHAR[]" if c.type == "string_list" else "VARCHAR"}' for c in t.columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE stg_raw (_file VARCHAR, _row BIGINT, _malformed BOOLEAN, _raw VARCHAR, {cols})")
     for f in files:
-        where = f"{delivery.label()}/{f.name}"
-        path = _readable_utf8(home, spec, delivery, f.name)
-        header = _columns_of(con, spec, path, where)
-        expected = t.column_names
-        if spec.format == "jsonl":
-            # JSON writers may omit null keys: only required keys must appear, and only if there are rows
-            expected = [c.name for c in t.columns if c.required] if header else []
-        missing = [c for c in expected if c not in header]
-        if missing:
-            raise DeliveryRejected(f"{where}: missing required column {missing[0]}")
-        unexpected = [c for c in header if c not in t.column_names]
-        if unexpected:
-            raise DeliveryRejected(f"{where}: unexpected column {unexpected[0]} (not in the {spec.name} spec)")
-        try:
-            run_script(con, render("ingest/stage.sql.j2", t=t, format=spec.format, path=str(path),
-                                   delimiter=spec.delimiter or "", header=header))
-        except duckdb.Error as exc:
-            raise DeliveryRejected(f"{where}: {_describe_read_error(exc)}") from None
-        has_rejects = False
-        if spec.format == "csv":
-            # DuckDB sets aside rows it cannot parse; undecodable bytes still reject the whole delivery
-            bad_bytes = con.execute("SELECT min(line) FROM stg_rejects WHERE error_type = 'INVALID ENCODING'").fetchone()[0]
-            if bad_bytes is not None:
-                raise DeliveryRejected(f"{where}: bytes that do not decode as UTF-8 at line {bad_bytes}")
-            has_rejects = con.execute("SELECT count(*) FROM stg_rejects").fetchone()[0] > 0
-        before = con.execute("SELECT count(*) FROM stg_raw").fetchone()[0]
-        run_script(con, render("ingest/stage_append.sql.j2", t=t, format=spec.format, file=f.name, has_rejects=has_rejects))
-        rows = con.execute("SELECT count(*) FROM stg_raw").fetchone()[0] - before
-        if rows != f.rows:
-            raise DeliveryRejected(f"{where}: {rows} data rows, but the manifest says {f.rows}")
-
-    window_start = date(delivery.delivery_date.year, 1, 1).isoformat() if t.window_date else None
-    run_script(con, render("ingest/check.sql.j2", t=t, format=spec.format, delivery_date=delivery.delivery_date.isoformat(),
-                           code_systems=code_systems(), window_start=window_start))
-    counts = dict(con.execute("SELECT _status, count(*) FROM stg_checked GROUP BY ALL").fetchall())
+        with rejected_as(f"{delivery.label()}/{f.name}", home):
+            _stage_file(con, home, spec, t, delivery, f)
+    with rejected_as(f"{delivery.label()}, table {t.name}", home):
+        window_start = date(delivery.delivery_date.year, 1, 1).isoformat() if t.window_date else None
+        run_script(con, render("ingest/check.sql.j2", t=t, format=spec.format, delivery_date=delivery.delivery_date.isoformat(),
+                               code_systems=code_systems(), window_start=window_start))
+        counts = dict(con.execute("SELECT _status, count(*) FROM stg_checked GROUP BY ALL").fetchall())
     return {
         "in": sum(counts.values()),
         "loaded": counts.get("loaded", 0),
         "quarantined": counts.get("quarantined", 0),
         "duplicate": counts.get("duplicate", 0),
     }
+
+
+@contextmanager
+def rejected_as(where: str, home: Home) -> Iterator[None]:
+    """Any failure inside rejects the delivery with a message naming `where`, unless it is a fault
+    of the run itself."""
+    try:
+        yield
+    except (DeliveryRejected, RunFault):
+        raise
+    except Exception as exc:
+        if (fault := run_fault(exc, home)) is not None:
+            raise fault from exc
+        raise DeliveryRejected(f"{where}: could not be read or checked ({type(exc).__name__}: {first_line(str(exc))})") from None
+
+
+def _stage_file(con, home: Home, spec: SourceSpec, t: Table, delivery: Delivery, f: ManifestFile) -> None:
+    """Read one file of a table into stg_raw, checking its columns and row count."""
+    where = f"{delivery.label()}/{f.name}"
+    path = _readable_utf8(home, spec, delivery, f.name)
+    header = _columns_of(con, spec, path, where)
+    expected = t.column_names
+    if spec.format == "jsonl":
+        # JSON writers may omit null keys: only required keys must appear, and only if there are rows
+        expected = [c.name for c in t.columns if c.required] if header else []
+    missing = [c for c in expected if c not in header]
+    if missing:
+        raise DeliveryRejected(f"{where}: missing required column {missing[0]}")
+    unexpected = [c for c in header if c not in t.column_names]
+    if unexpected:
+        raise DeliveryRejected(f"{where}: unexpected column {unexpected[0]} (not in the {spec.name} spec)")
+    try:
+        run_script(con, render("ingest/stage.sql.j2", t=t, format=spec.format, path=str(path),
+                               delimiter=spec.delimiter or "", header=header))
+    except duckdb.Error as exc:
+        raise DeliveryRejected(f"{where}: {_describe_read_error(exc)}") from None
+    has_rejects = False
+    if spec.format == "csv":
+        # DuckDB sets aside rows it cannot parse; undecodable bytes still reject the whole delivery
+        bad_bytes = con.execute("SELECT min(line) FROM stg_rejects WHERE error_type = 'INVALID ENCODING'").fetchone()[0]
+        if bad_bytes is not None:
+            raise DeliveryRejected(f"{where}: bytes that do not decode as UTF-8 at line {bad_bytes}")
+        has_rejects = con.execute("SELECT count(*) FROM stg_rejects").fetchone()[0] > 0
+    before = con.execute("SELECT count(*) FROM stg_raw").fetchone()[0]
+    run_script(con, render("ingest/stage_append.sql.j2", t=t, format=spec.format, file=f.name, has_rejects=has_rejects))
+    rows = con.execute("SELECT count(*) FROM stg_raw").fetchone()[0] - before
+    if rows != f.rows:
+        raise DeliveryRejected(f"{where}: {rows} data rows, but the manifest says {f.rows}")
 
 
 def _apply_cumulative(con, t: Table, delivery: Delivery) -> str:
@@ -245,7 +311,7 @@ def _columns_of(con, spec: SourceSpec, path: Path, where: str) -> list[str]:
     try:
         if spec.format == "csv":
             with path.open("rb") as f:
-                first = f.readline().decode("utf-8").rstrip("\r\n")
+                first = f.readline(1 << 20).decode("utf-8").rstrip("\r\n")
             return [h.strip().strip('"') for h in first.split(spec.delimiter)] if first else []
         if spec.format == "parquet":
             return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(path)})").fetchall()]

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 MANIFEST = "_manifest.json"
+# A data file larger than this is rejected unread (configurable: a register may send more).
+MAX_FILE_BYTES = int(os.environ.get("STAT19_MAX_FILE_BYTES", str(64 << 30)))
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest lists a few files; anything bigger is not one
 
 
 class DeliveryRejected(Exception):
@@ -41,14 +46,20 @@ class Delivery:
 
     @property
     def is_complete(self) -> bool:
-        return self.manifest_path.is_file()
+        # lexists: a manifest that is a symlink, a FIFO or a directory makes a complete delivery
+        # that read_manifest rejects, rather than one that waits forever
+        return os.path.lexists(self.manifest_path)
 
     def label(self) -> str:
         return f"{self.source}/{self.delivery_date.isoformat()}"
 
-    def manifest_digest(self) -> str:
-        """Identifies the delivery's content: the manifest pins every file's sha256."""
-        return hashlib.sha256(self.manifest_path.read_bytes()).hexdigest()
+    def manifest_digest(self) -> str | None:
+        """Identifies the delivery's content: the manifest pins every file's sha256. None when the
+        manifest cannot be read as a regular file (read_manifest says why)."""
+        try:
+            return hashlib.sha256(read_regular_file(self.manifest_path, MAX_MANIFEST_BYTES)).hexdigest()
+        except (OSError, DeliveryRejected):
+            return None
 
 
 def find_deliveries(landing: Path, sources: list[str], through: date | None = None) -> list[Delivery]:
@@ -66,23 +77,69 @@ def find_deliveries(landing: Path, sources: list[str], through: date | None = No
     return sorted(found, key=lambda d: (d.delivery_date, order[d.source]))
 
 
-def sha256_of(path: Path) -> str:
+def printable(name: str) -> str:
+    """A file name fit for a message: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _open_regular(path: Path, limit: int) -> int:
+    """Open a file for reading only if it is a regular file no bigger than `limit`: never through a
+    symlink (O_NOFOLLOW), and without blocking on a FIFO or a device (O_NONBLOCK)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        what = (f"is {info.st_size:,} bytes, over the limit of {limit:,} (STAT19_MAX_FILE_BYTES)"
+                if stat.S_ISREG(info.st_mode) else "is not a regular file")
+        raise DeliveryRejected(f"{printable(path.name)} {what}")
+    return fd
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    with os.fdopen(_open_regular(path, limit), "rb") as f:
+        return f.read()
+
+
+def sha256_of(path: Path, limit: int | None = None) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with os.fdopen(_open_regular(path, MAX_FILE_BYTES if limit is None else limit), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
+def _manifest_entry(entry: object) -> ManifestFile:
+    """One line of the manifest, strictly typed: a plain file name, a whole row count, a sha256."""
+    if not isinstance(entry, dict):
+        raise ValueError("a files entry is not an object")
+    name, rows, sha = entry["name"], entry["rows"], entry["sha256"]
+    if not isinstance(name, str) or not name or "/" in name or "\0" in name or name in (".", "..", MANIFEST):
+        raise ValueError(f"file name {str(name)[:80]!r} is not a plain file name")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        raise ValueError(f"rows of {printable(name)} is {str(rows)[:40]}, not a whole number of rows")
+    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha):
+        raise ValueError(f"sha256 of {printable(name)} is not 64 hex digits")
+    return ManifestFile(name, rows, sha.lower())
+
+
 def read_manifest(delivery: Delivery) -> list[ManifestFile]:
     """Parse the manifest and check the folder against it (bytes only; row counts come later)."""
     where = f"{delivery.label()}/{MANIFEST}"
+    if delivery.folder.is_symlink():
+        raise DeliveryRejected(f"{delivery.label()}: the delivery folder is a symlink, not a folder of the landing")
     try:
-        doc = json.loads(delivery.manifest_path.read_bytes())
-        files = [ManifestFile(str(f["name"]), int(f["rows"]), str(f["sha256"]).lower()) for f in doc["files"]]
+        raw = read_regular_file(delivery.manifest_path, MAX_MANIFEST_BYTES)
+    except (OSError, DeliveryRejected) as exc:
+        raise DeliveryRejected(f"{where}: cannot be read as a regular file "
+                               f"({exc if isinstance(exc, DeliveryRejected) else type(exc).__name__})") from None
+    try:
+        # json parses 1e999 as inf and deep nesting raises RecursionError: both are bad manifests
+        doc = json.loads(raw)
+        files = [_manifest_entry(f) for f in doc["files"]]
         source, day = doc["source"], doc["delivery_date"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DeliveryRejected(f"{where}: not a valid manifest ({type(exc).__name__}: {exc})") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        detail = str(exc)[:200] if not isinstance(exc, RecursionError) else "nested too deeply"
+        raise DeliveryRejected(f"{where}: not a valid manifest ({type(exc).__name__}: {detail})") from None
     if source != delivery.source or day != delivery.delivery_date.isoformat():
         raise DeliveryRejected(
             f"{where}: manifest says {source}/{day} but lies in the folder of {delivery.label()}"
@@ -92,11 +149,16 @@ def read_manifest(delivery: Delivery) -> list[ManifestFile]:
         raise DeliveryRejected(f"{where}: a file is listed twice")
     present = {p.name for p in delivery.folder.iterdir() if p.name != MANIFEST}
     if unlisted := sorted(present - listed):
-        raise DeliveryRejected(f"{delivery.label()}: file {unlisted[0]} is not listed in the manifest")
+        raise DeliveryRejected(f"{delivery.label()}: file {printable(unlisted[0])} is not listed in the manifest")
     if missing := sorted(listed - present):
-        raise DeliveryRejected(f"{delivery.label()}: file {missing[0]} is listed in the manifest but missing")
+        raise DeliveryRejected(f"{delivery.label()}: file {printable(missing[0])} is listed in the manifest but missing")
     for f in files:
-        actual = sha256_of(delivery.folder / f.name)
+        if printable(f.name) != f.name:
+            raise DeliveryRejected(f"{delivery.label()}: file name {printable(f.name)} is not valid UTF-8")
+        try:
+            actual = sha256_of(delivery.folder / f.name)
+        except DeliveryRejected as exc:
+            raise DeliveryRejected(f"{delivery.label()}/{exc}: only regular files inside the landing are read") from None
         if actual != f.sha256:
             raise DeliveryRejected(
                 f"{delivery.label()}/{f.name}: sha256 {actual[:12]}… does not match the manifest's {f.sha256[:12]}…"

@@ -26,6 +26,7 @@ from typing import Iterator
 import duckdb
 
 from stat19.db import configure, render, run_script, sql_literal, warehouse
+from stat19.faults import checkpoint
 from stat19.ingest import ensure_schema
 from stat19.inputs import code_digest, deliveries_digest, fingerprint
 from stat19.paths import SQL_DIR, Home, write_atomically
@@ -171,6 +172,7 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
         counts["residences"] = con.execute("SELECT count(*) FROM build.residences").fetchone()[0]
         con.execute("CHECKPOINT build")
         con.execute("DETACH build")
+        checkpoint("link")
         os.replace(building, target)  # readers see the old snapshot or the new one, never a mix
     except BaseException:
         try:

@@ -6,14 +6,17 @@ sees command-line runs in the Dagster UI too.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import warnings
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from stat19.db import warehouse
 from stat19.ingest import ensure_schema
@@ -36,7 +39,47 @@ concurrency:
 
 
 class RunFailed(Exception):
-    """A step failed; the vault keeps the state of the last completed delivery."""
+    """A step or the run itself failed; the vault keeps the state of the last completed delivery."""
+
+
+@contextmanager
+def holding(home: Home) -> Iterator[None]:
+    """Hold the home's lock for the whole run: one `stat19 run` per home at a time. The kernel
+    releases it when the process ends, however it ends, so a killed run never blocks the next."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / "run.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise RunFailed(f"another stat19 run (pid {lock.read().strip() or '?'}) is using the home {home.root}; "
+                            "wait for it to end") from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+def recover(home: Home, instance, progress: Callable[[str], None]) -> None:
+    """Undo what a killed run left behind. Called with the home's lock held, so every command-line
+    run still marked as in progress belongs to a dead process."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from stat19.publish import _recover as recover_publications
+
+    in_progress = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
+                   DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    for dead in instance.get_runs(RunsFilter(statuses=in_progress, tags={"stat19/trigger": "cli"})):
+        instance.report_run_failed(dead, message="the process running it ended without finishing it (killed?)")
+        instance.event_log_storage.free_concurrency_slots_for_run(dead.run_id)  # else the DuckDB pool waits forever
+        progress(f"Marked the unfinished Dagster run {dead.run_id[:8]} as failed and freed its slots")
+    for leftover in [*home.linked.glob(".building-*"), *home.scratch.glob("*"), *home.reports.rglob(".*.tmp")]:
+        if leftover.is_dir():
+            continue  # a release being built: recover_publications decides
+        leftover.unlink(missing_ok=True)
+    for product_dir in home.published.iterdir() if home.published.is_dir() else []:
+        if product_dir.is_dir():
+            recover_publications(product_dir)
 
 
 @dataclass
@@ -75,22 +118,61 @@ def pending_deliveries(home: Home, landing: Path, through: date | None) -> dict[
         }
     by_date: dict[date, list[Delivery]] = defaultdict(list)
     for d in found:
-        if not d.is_complete or (d.source, d.delivery_date, d.manifest_digest()) not in settled:
+        if not d.is_complete or d.manifest_digest() is None or (d.source, d.delivery_date, d.manifest_digest()) not in settled:
             by_date[d.delivery_date].append(d)
     return dict(sorted(by_date.items()))
 
 
+def reference_date(landing: Path, through: date | None) -> date | None:
+    """The latest delivery date (up to `through`) for which deliveries are complete: every source
+    that delivers to the landing has its delivery of that date with its manifest written. A folder
+    still without a manifest, or a source missing that day, leaves the date incomplete."""
+    found = find_deliveries(landing, list(source_specs()), through)
+    delivering = {d.source for d in found}
+    complete: dict[date, set[str]] = defaultdict(set)
+    for d in found:
+        if d.is_complete:
+            complete[d.delivery_date].add(d.source)
+    return max((day for day, sources in complete.items() if sources == delivering), default=None)
+
+
 def run(landing: Path, home: Home, through: date | None = None,
         progress: Callable[[str], None] = print, products: bool = True) -> RunSummary:
-    """Load every pending delivery up to `through`, then link, in one Dagster run over the range of
-    pending dates (each source's deliveries in date order), recorded in the home's instance.
-    `products=False` stops after the data-quality checks and linkage (benchmarks of the checks)."""
+    """Load every pending delivery up to `through`, then check, link and publish for the reference
+    date, holding the home's lock; a run killed earlier is cleaned up first. Any failure of the run
+    itself ends in RunFailed and is recorded in reports/status.json. `products=False` stops after
+    the data-quality checks and linkage (benchmarks of the checks)."""
+    summary = RunSummary()
+    try:
+        with holding(home):
+            home.ensure()
+            instance = dagster_instance(home)
+            recover(home, instance, progress)
+            return _run(landing, home, through, progress, instance, summary, products)
+    except (RunFailed, DataQualityBlocked, KeyboardInterrupt) as exc:
+        if not isinstance(exc, DataQualityBlocked):
+            _record_failure(home, summary.reference_date, str(exc) or "interrupted")
+        raise
+    except Exception as exc:
+        message = f"the run itself failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        _record_failure(home, summary.reference_date, message)
+        raise RunFailed(message) from exc
+
+
+def _record_failure(home: Home, day: date | None, message: str) -> None:
+    try:
+        write_status(home, day, "failed", message)
+    except OSError:
+        pass  # a full disk or an unwritable home: the message on the terminal has to do
+
+
+def _run(landing: Path, home: Home, through: date | None, progress: Callable[[str], None], instance,
+         summary: RunSummary, products: bool) -> RunSummary:
     from dagster import AssetKey, AssetSelection, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from stat19 import definitions
 
-    home.ensure()
     first = date.fromisoformat(definitions.FIRST_DATE)
     todo = pending_deliveries(home, landing, through)
     too_early = [d for d in todo if d < first]
@@ -99,15 +181,13 @@ def run(landing: Path, home: Home, through: date | None = None,
             f"deliveries dated {too_early[0]} are before the first partition {first}; "
             f"set STAT19_FIRST_DATE={too_early[0]} (or earlier)"
         )
-    summary = RunSummary()
-    last = through or (max(todo) if todo else _last_loaded(home))
-    if last is None:
+    last = reference_date(landing, through)
+    if last is None and not todo:
         progress("Nothing to do: no complete delivery in the landing folder.")
         return summary
     summary.reference_date = last
 
     by_key = {a.key: a for a in definitions.all_assets}
-    instance = dagster_instance(home)
     resources = {"stat19": definitions.Stat19(landing=str(landing), home=str(home.root))}
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the terminal shows our own lines
 
@@ -127,8 +207,9 @@ def run(landing: Path, home: Home, through: date | None = None,
             if blocked := blocked_in_run(result):
                 write_status(home, last, "blocked", str(blocked))
                 raise DataQualityBlocked(blocked)
-            failure = next((e for e in result.all_events if e.is_failure), None)
-            why = failure.message if failure is not None else "see the Dagster run log"
+            failure = next((e for e in result.all_events if e.is_step_failure), None)
+            error = failure.step_failure_data.error if failure is not None else None
+            why = (error.cause or error).message.strip().splitlines()[-1] if error else "see the Dagster run log"
             raise RunFailed(f"{what} failed ({why}); the last completed state is kept")
         return result
 
@@ -145,6 +226,10 @@ def run(landing: Path, home: Home, through: date | None = None,
         finally:
             summary.outcomes = _outcomes_since(home, started)
 
+    if last is None:
+        progress("No date has the deliveries of every source complete yet: nothing is checked, linked or published.")
+        write_status(home, None, "ok", "loaded; no date complete yet")
+        return summary
     # 2. For the reference date: data-quality checks, then linkage and the products, which a blocking
     #    check withholds.
     progress(f"Checking data quality for {last}, linking, and publishing the releases for {last}")
@@ -179,16 +264,11 @@ def _dq_statuses(home: Home, day: date) -> list[str]:
     return [c["status"] for c in doc["CheckResults"]]
 
 
-def write_status(home: Home, day: date, status: str, message: str) -> None:
-    """reports/status.json: how the last run for a date ended (for people and monitoring)."""
+def write_status(home: Home, day: date | None, status: str, message: str) -> None:
+    """reports/status.json: how the last run ended (ok, blocked or failed; for people and monitoring)."""
     write_atomically(home.reports / "status.json", json.dumps(
-        {"reference_date": day.isoformat(), "status": status, "message": message,
+        {"reference_date": day.isoformat() if day else None, "status": status, "message": message,
          "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}, indent=2))
-
-
-def _last_loaded(home: Home) -> date | None:
-    with warehouse(home, read_only=True) as con:
-        return con.execute("SELECT max(delivery_date) FROM loaded_deliveries").fetchone()[0]
 
 
 def _outcomes_since(home: Home, since: datetime) -> list[tuple]:

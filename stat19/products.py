@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stat19 import disclosure
 from stat19.db import render, run_script, sql_literal
+from stat19.faults import checkpoint
 from stat19.inputs import fingerprint
 from stat19.paths import ASSETS_DIR, SQL_DIR, Home
 
@@ -558,6 +559,7 @@ def compute_release(
     it with ``stat19.publish.publish``) and its metadata (everything except what publication
     adds: revision, generation time, source deliveries, pipeline version)."""
     spec = get_product(product)
+    checkpoint(f"product:{spec.name}")
     raw, excluded = run_product_sql(con, spec, reference_date)
     geo_names = _geo_names(con)
     raw = _order(spec, raw)

@@ -47,6 +47,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 import stat19
 from stat19 import disclosure, jsonstat, portal
+from stat19.faults import checkpoint
 from stat19.paths import Home, write_atomically
 from stat19.products import (
     DISCLOSURE_WIDTH,
@@ -187,6 +188,7 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
         if problems:
             raise PublishError(f"{where} not published: the written files fail the audit, e.g. {problems[0]}")
         _fsync_tree(tmp)
+        checkpoint(f"publish:{spec.name}")
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
