@@ -6,19 +6,29 @@ are binomial draws with a plausible coverage per vaccine group and age group (se
 Totals (age, sex, fylke, national) are sums, as the product defines them; vaccine_group has no
 total. 4 groups x 9 ages x 3 sexes x (1 + 15 + 357) units = 40,284 cells.
 
-    python benchmarks/bench_disclosure.py [--seed 1] [--groups covid19 influenza ...] [--no-audit]
+``--persons N`` thins the population to about N persons (binomially, cell by cell), which gives
+the sparse tables of the small demos: most kommune cells are then zeros or small counts.
+``--baseline REV`` runs stat19/disclosure.py as it was at git revision REV (loaded with
+``git show``, nothing copied) on the same release, side by side, to compare time and hidden cells.
+
+    python benchmarks/bench_disclosure.py [--seed 1] [--persons N] [--baseline REV]
+        [--groups covid19 influenza ...] [--no-audit]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
+import types
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from stat19.disclosure import CountMeasure, Dimension, Stats, audit, primary_mask, suppress
+from stat19.disclosure import CountMeasure, Dimension
 
 AGE_LABELS = ["0-4", "5-11", "12-17", "18-44", "45-64", "65-74", "75-84", "85+"]
 AGE_UPPER = [4, 11, 17, 44, 64, 74, 84]  # last age of each group but 85+
@@ -47,7 +57,7 @@ def _reference(name: str, **schema: type[pl.DataType]) -> pl.DataFrame:
         return pl.read_csv(path, schema_overrides=schema)
 
 
-def build(seed: int, groups: list[str]) -> tuple[pl.DataFrame, list[Dimension]]:
+def build(seed: int, groups: list[str], persons: int | None = None) -> tuple[pl.DataFrame, list[Dimension]]:
     pop = _reference("kommune_population_age_sex_2024.csv", kommune_nr=pl.String)
     kommuner = _reference("kommuner_2024.csv", kommune_nr=pl.String, fylke_nr=pl.String)
     age_group = np.asarray(AGE_LABELS)[np.searchsorted(AGE_UPPER, pop["age"].to_numpy())]
@@ -58,6 +68,9 @@ def build(seed: int, groups: list[str]) -> tuple[pl.DataFrame, list[Dimension]]:
         .sort("geo_code", "age_group", "sex")
     )
     rng = np.random.default_rng(seed)
+    if persons is not None:  # a smaller country with the same shape
+        share = min(persons / leaf["population"].sum(), 1.0)
+        leaf = leaf.with_columns(pl.Series("population", rng.binomial(leaf["population"].to_numpy(), share)))
     age = leaf["age_group"].replace_strict(AGE_LABELS, list(range(len(AGE_LABELS)))).to_numpy()
     n = leaf["population"].to_numpy()
     frames = []
@@ -92,40 +105,63 @@ def build(seed: int, groups: list[str]) -> tuple[pl.DataFrame, list[Dimension]]:
     return release, dims
 
 
+def baseline_module(rev: str) -> types.ModuleType:
+    """stat19/disclosure.py as it was at git revision rev, as a module (for comparison only)."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "show", f"{rev}:stat19/disclosure.py"], cwd=root, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType(f"disclosure_at_{rev}")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:stat19/disclosure.py", "exec"), module.__dict__)
+    return module
+
+
+def run(engine: types.ModuleType, label: str, release: pl.DataFrame, dims: list, audit_too: bool) -> None:
+    """Suppress (and audit) the release with one version of the module; print the figures."""
+    measures = [engine.CountMeasure(m.name, m.rule, m.denominator) for m in MEASURES]
+    dims = [engine.Dimension(d.name, d.parent) for d in dims]
+    s = engine.Stats()
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = engine.suppress(release, dims, measures, stats=s)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    assert out.select(release.columns).equals(release), "suppress changed values"
+    print(f"[{label}]")
+    for m in measures[1:]:
+        hidden = out[f"{m.name}_hidden"].to_numpy()
+        secondary = hidden & ~engine.primary_mask(out, m)
+        zeros = int((secondary & (out[m.name] == 0).to_numpy()).sum())
+        print(f"  {m.name:<22}primary {s.primary[m.name]:>6}   hidden {s.hidden[m.name]:>6} "
+              f"({s.hidden[m.name] / release.height:.2%} of cells)   secondary {int(secondary.sum()):>5} "
+              f"(zeros {zeros})")
+    # CPU seconds too: wall time on a shared 2-core machine depends on the neighbours
+    print(f"  suppress seconds      {wall:.2f} wall, {cpu:.2f} CPU   "
+          f"(LPs solved {s.lps}, repair rounds {s.repair_rounds})")
+    if audit_too:
+        a = engine.Stats()
+        t0, c0 = time.perf_counter(), time.process_time()
+        findings = engine.audit(out, dims, measures, stats=a)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"  audit seconds         {wall:.2f} wall, {cpu:.2f} CPU   (LPs solved {a.lps})   "
+              f"findings {len(findings)}")
+        for f in findings[:5]:
+            print("    ", f)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--persons", type=int, help="thin the population to about this many persons")
+    ap.add_argument("--baseline", metavar="REV", help="also run stat19/disclosure.py of this git revision")
     ap.add_argument("--groups", nargs="+", default=list(COVERAGE), choices=list(COVERAGE))
     ap.add_argument("--no-audit", action="store_true", help="skip the independent audit")
     args = ap.parse_args()
 
-    release, dims = build(args.seed, args.groups)
-    s = Stats()
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = suppress(release, dims, MEASURES, stats=s)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert out.select(release.columns).equals(release), "suppress changed values"
-
-    print(f"cells                   {release.height}")
-    for m in MEASURES[1:]:
-        hidden = out[f"{m.name}_hidden"].to_numpy()
-        secondary = hidden & ~primary_mask(out, m)
-        zeros = int((secondary & (out[m.name] == 0).to_numpy()).sum())
-        print(f"{m.name:<24}primary {s.primary[m.name]:>6}   hidden {s.hidden[m.name]:>6} "
-              f"({s.hidden[m.name] / release.height:.1%} of cells)   secondary {int(secondary.sum()):>5} "
-              f"(zeros {zeros})")
-    # CPU seconds too: wall time on a shared 2-core machine depends on the neighbours
-    print(f"suppress seconds        {wall:.2f} wall, {cpu:.2f} CPU   "
-          f"(LPs solved {s.lps}, repair rounds {s.repair_rounds})")
-    if not args.no_audit:
-        a = Stats()
-        t0, c0 = time.perf_counter(), time.process_time()
-        findings = audit(out, dims, MEASURES, stats=a)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        print(f"audit seconds           {wall:.2f} wall, {cpu:.2f} CPU   (LPs solved {a.lps})   "
-              f"findings {len(findings)}")
-        for f in findings[:5]:
-            print("  ", f)
+    release, dims = build(args.seed, args.groups, args.persons)
+    print(f"cells {release.height}, persons {release.filter(pl.col('geo_code') == 'NO', pl.col('age_group') == 'total', pl.col('sex') == 'total')['population'][0]:,}")
+    if args.baseline:
+        run(baseline_module(args.baseline), f"baseline {args.baseline}", release, dims, not args.no_audit)
+    from stat19 import disclosure
+    run(disclosure, "this version", release, dims, not args.no_audit)
 
 
 if __name__ == "__main__":

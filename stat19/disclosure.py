@@ -497,12 +497,9 @@ class _Audit:
         # copy the columns of the neighbourhood cells into their block's rows
         a = self._csc
         assert a is not None
-        cnt = np.diff(a.indptr)[cell]
-        var = np.repeat(np.arange(cell.size), cnt)
-        first = np.repeat(np.cumsum(cnt) - cnt, cnt)  # position of each variable's first entry
-        ent = np.repeat(a.indptr[cell], cnt) + np.arange(var.size) - first
-        keys, row = np.unique(block[var] * a.shape[0] + a.indices[ent], return_inverse=True)
-        m = sp.csr_array((a.data[ent], (row, var)), shape=(keys.size, cell.size))
+        var, relation, coef = _expand(a, np.arange(cell.size), cell)
+        keys, row = np.unique(block[var] * a.shape[0] + relation, return_inverse=True)
+        m = sp.csr_array((coef, (row, var)), shape=(keys.size, cell.size))
         target = cell == tg[block]
         c = np.zeros(cell.size)
         c[target] = -side[tg[block[target]]]
@@ -609,6 +606,16 @@ def _audit_lp(matrix: sp.csr_array, v: np.ndarray, hidden: np.ndarray, upper: np
     return lp, lp.cells[bad]
 
 
+def _expand(m: sp.csr_array | sp.csc_array, owner: np.ndarray, item: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every stored entry of the rows (csr) or columns (csc) ``item`` of m, each tagged with the
+    ``owner`` of its item: (owner, index, value) per entry, vectorised."""
+    cnt = np.diff(m.indptr)[item]
+    first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+    ent = np.repeat(m.indptr[item], cnt) + np.arange(int(cnt.sum())) - first
+    return np.repeat(owner, cnt), m.indices[ent].astype(np.int64), m.data[ent]
+
+
 # --------------------------------------------------------------------------------------------
 # Secondary suppression
 
@@ -694,6 +701,7 @@ class _Suppressor:
         tier = 2 * (self.v == 0) + needs_partner
         owners, cands, enough = [], [], []
         chosen: set[int] = set()
+        degenerate: list[tuple[int, float]] = []
         for i, j in enumerate(bad):
             k = int(np.searchsorted(lp.cells, j))
             shortfall = lp.required[k] - (lp.hi[k] - lp.lo[k])
@@ -707,9 +715,10 @@ class _Suppressor:
                 enough.append(np.abs(g[c]) * move[c] >= shortfall - _TOL)
                 found |= c.size > 0
             if not found:  # degenerate duals: fall back on the neighbourhood
-                near = self._nearby(hidden, int(j), shortfall)
-                if near is not None:
-                    chosen.add(near)
+                degenerate.append((int(j), float(shortfall)))
+        if degenerate:
+            cells, shortfalls = (np.array(x) for x in zip(*degenerate, strict=True))
+            chosen.update(self._nearby(hidden, cells, shortfalls).tolist())
         if owners:
             owner, cand, ok = np.concatenate(owners), np.concatenate(cands), np.concatenate(enough)
             left = np.ones(bad.size, dtype=bool)
@@ -722,26 +731,31 @@ class _Suppressor:
                 left[owner[cand == best]] = False
         return np.fromiter(chosen, dtype=np.int64)
 
-    def _nearby(self, hidden: np.ndarray, j: int, shortfall: float) -> int | None:
-        """The best published cell of j's relations (relations of relations when all hidden)."""
-        frontier, seen = np.array([j]), np.zeros(self.n_rel, dtype=bool)
-        while frontier.size:
-            ptr = self.csc.indptr
-            rels = np.unique(np.concatenate([self.csc.indices[ptr[c]:ptr[c + 1]] for c in frontier]))
-            rels = rels[~seen[rels]]
-            if rels.size == 0:
-                return None
-            seen[rels] = True
-            spans = [slice(self.csr.indptr[r], self.csr.indptr[r + 1]) for r in rels]
-            cells = np.concatenate([self.csr.indices[sl] for sl in spans])
-            is_par = np.concatenate([self.csr.data[sl] > 0 for sl in spans])
-            ok = ~hidden[cells] & (self.upper[cells] > 0)
-            if ok.any():
-                cells, is_par = cells[ok], is_par[ok]
-                tier, key = self._tiers(cells, is_par, np.full(cells.size, shortfall))
-                return int(cells[np.lexsort((cells, key, tier))[0]])
-            frontier = np.unique(cells)
-        return None
+    def _nearby(self, hidden: np.ndarray, targets: np.ndarray, shortfall: np.ndarray) -> np.ndarray:
+        """For each target cell, the best published cell of its relations (of the relations of
+        the hidden cells reached, when none is usable), all targets at once, breadth first; the
+        cells found (none for a target whose reach holds no usable published cell)."""
+        n = self.v.size
+        owner, cell = np.arange(targets.size), targets.astype(np.int64)
+        seen_rel = seen_cell = np.zeros(0, dtype=np.int64)  # owner * size + index, searched
+        chosen: list[np.ndarray] = []
+        while owner.size:
+            seen_cell = np.union1d(seen_cell, owner * n + cell)
+            o, rels, _ = _expand(self.csc, owner, cell)  # the relations of the frontier
+            key = np.unique(o * self.n_rel + rels)
+            key = key[~np.isin(key, seen_rel, assume_unique=True)]
+            seen_rel = np.union1d(seen_rel, key)
+            o, c, sign = _expand(self.csr, key // self.n_rel, key % self.n_rel)  # their cells
+            ok = ~hidden[c] & (self.upper[c] > 0)
+            tier, rank = self._tiers(c[ok], sign[ok] > 0, shortfall[o[ok]])
+            order = np.lexsort((c[ok], rank, tier, o[ok]))
+            _, first = np.unique(o[ok][order], return_index=True)
+            chosen.append(c[ok][order][first])
+            # search on from the hidden cells reached, by the owners still without a candidate
+            nxt = np.unique((o * n + c)[~np.isin(o, o[ok]) & hidden[c]])
+            nxt = nxt[~np.isin(nxt, seen_cell, assume_unique=True)]
+            owner, cell = nxt // n, nxt % n
+        return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
     def run(self, primary: np.ndarray, measure: str) -> np.ndarray:
         hidden = primary.copy()
