@@ -212,6 +212,7 @@ def create_app(home: Home | Path | str) -> FastAPI:
             "dimensions": [d["name"] for d in meta["dimensions"]] + ["measure"],
             "time_dimension": next((d["name"] for d in meta["dimensions"] if d.get("kind") in ("iso_week", "month")), None),
             "geo_levels": meta["dimensions"][0]["levels"],
+            "registers": meta.get("source_deliveries", []),  # the deliveries the latest release used
             "licence": meta.get("licence"),
         }
 

@@ -13,8 +13,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from datetime import date
@@ -273,6 +275,35 @@ def test_the_server_writes_nothing(home, server):
         client.post(f"{API}/table/{product}/data", json={"dimensions": [{"code": "geo", "values": ["NO"]}]})
         client.get(f"{API}/table/{product}/file/data.csv")
     assert files(home.root) == before
+
+
+def test_stat19_serve_from_the_command_line(home, tmp_path):
+    """`stat19 serve` as a user starts it: answers, stops cleanly on Ctrl-C; a home with nothing
+    published is refused."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "stat19.cli", "serve", "--home", str(home.root), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/open/v1/Common/source", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "no answer"
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()[0]["tables"] == PRODUCTS
+        table = httpx.get(f"http://127.0.0.1:{port}{API}/table/sari_weekly").json()
+        assert {d["source"] for d in table["registers"]} >= {"npr", "msis_lab", "freg"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"http://127.0.0.1:{port}/" in out
+    (tmp_path / "empty").mkdir()
+    r = subprocess.run([sys.executable, "-m", "stat19.cli", "serve", "--home", str(tmp_path / "empty")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "nothing published" in r.stderr
 
 
 def test_releases_and_revisions(tmp_path):

@@ -216,7 +216,7 @@ function lineChart(svg, cells) {
 }
 
 function barChart(svg, cells) {
-  const w = 720, left = 170, row = 24, top = 10;
+  const w = 720, left = 230, row = 24, top = 10;
   const max = scale(cells);
   svg.setAttribute("height", top + row * cells.length + 10);
   svg.setAttribute("viewBox", `0 0 ${w} ${top + row * cells.length + 10}`);
