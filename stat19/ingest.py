@@ -60,8 +60,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection, specs: dict[str, SourceSpec] |
 
 def is_settled(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> bool:
     """Loaded, or rejected, with exactly this manifest: trying again would change nothing."""
-    digest = delivery.manifest_digest() if delivery.is_complete else None
-    if digest is None:
+    if not delivery.is_complete:
         return False
     # fetchall: a result left pending on the connection blocks the next statement (ResourceInUse)
     return con.execute(
@@ -70,7 +69,7 @@ def is_settled(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> bool:
                UNION ALL
                SELECT manifest_sha256 FROM delivery_log WHERE source = $s AND delivery_date = $d AND status = 'rejected'
            ) WHERE manifest_sha256 = $sha""",
-        {"s": delivery.source, "d": delivery.delivery_date, "sha": digest},
+        {"s": delivery.source, "d": delivery.delivery_date, "sha": delivery.manifest_digest()},
     ).fetchall()[0][0]
 
 

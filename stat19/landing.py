@@ -9,6 +9,7 @@ file bytes, never on row contents, so its messages cannot carry an identifier.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -53,13 +54,14 @@ class Delivery:
     def label(self) -> str:
         return f"{self.source}/{self.delivery_date.isoformat()}"
 
-    def manifest_digest(self) -> str | None:
-        """Identifies the delivery's content: the manifest pins every file's sha256. None when the
-        manifest cannot be read as a regular file (read_manifest says why)."""
+    def manifest_digest(self) -> str:
+        """Identifies the delivery's content: the manifest pins every file's sha256. A manifest that
+        cannot be read as a regular file (read_manifest rejects it) is identified by what it is."""
         try:
             return hashlib.sha256(read_regular_file(self.manifest_path, MAX_MANIFEST_BYTES)).hexdigest()
         except (OSError, DeliveryRejected):
-            return None
+            info = os.lstat(self.manifest_path)
+            return f"unreadable:{info.st_mode:o}:{info.st_size}:{info.st_mtime_ns}"
 
 
 def find_deliveries(landing: Path, sources: list[str], through: date | None = None) -> list[Delivery]:
@@ -85,7 +87,12 @@ def printable(name: str) -> str:
 def _open_regular(path: Path, limit: int) -> int:
     """Open a file for reading only if it is a regular file no bigger than `limit`: never through a
     symlink (O_NOFOLLOW), and without blocking on a FIFO or a device (O_NONBLOCK)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DeliveryRejected(f"{printable(path.name)} is a symlink, not a file of the landing") from None
+        raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
         os.close(fd)
@@ -116,7 +123,7 @@ def _manifest_entry(entry: object) -> ManifestFile:
     if not isinstance(name, str) or not name or "/" in name or "\0" in name or name in (".", "..", MANIFEST):
         raise ValueError(f"file name {str(name)[:80]!r} is not a plain file name")
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
-        raise ValueError(f"rows of {printable(name)} is {str(rows)[:40]}, not a whole number of rows")
+        raise ValueError(f"rows of {printable(name)} is {str(rows)[:40] if isinstance(rows, (int, float)) else repr(rows)[:40]}, not a whole number of rows")
     if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha):
         raise ValueError(f"sha256 of {printable(name)} is not 64 hex digits")
     return ManifestFile(name, rows, sha.lower())

@@ -118,7 +118,7 @@ def pending_deliveries(home: Home, landing: Path, through: date | None) -> dict[
         }
     by_date: dict[date, list[Delivery]] = defaultdict(list)
     for d in found:
-        if not d.is_complete or d.manifest_digest() is None or (d.source, d.delivery_date, d.manifest_digest()) not in settled:
+        if not d.is_complete or (d.source, d.delivery_date, d.manifest_digest()) not in settled:
             by_date[d.delivery_date].append(d)
     return dict(sorted(by_date.items()))
 
