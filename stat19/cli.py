@@ -124,7 +124,9 @@ def _synth(args) -> int:
 def _run(args) -> int:
     import duckdb
 
+    from stat19.linkage import LinkageError
     from stat19.pipeline import DataQualityBlocked, RunFailed, run
+    from stat19.zones import ZoneConfigError, apply_zone_modes
 
     if not args.landing.is_dir():
         print(f"stat19 run: landing folder {args.landing} does not exist", file=sys.stderr)
@@ -133,7 +135,7 @@ def _run(args) -> int:
     started = time.perf_counter()
     try:
         summary = run(args.landing, home, args.through)
-    except RunFailed as exc:
+    except (RunFailed, LinkageError, ZoneConfigError) as exc:
         print(f"stat19 run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except duckdb.IOException as exc:
@@ -145,6 +147,9 @@ def _run(args) -> int:
         print("The deliveries are loaded and kept; what depends on them for this date was withheld and "
               "earlier releases stay as they were. Report: " + str(home.reports / "dq"), file=sys.stderr)
         return EXIT_DQ_BLOCKED
+    finally:
+        if home.root.is_dir():
+            apply_zone_modes(home)  # vault 0700, nothing world-readable (stat19/zones.py)
     rejected = summary.count("rejected")
     print(f"\nDone in {time.perf_counter() - started:.0f} s: {summary.count('loaded')} deliveries loaded, "
           f"{rejected} rejected, {summary.count('ignored')} still without a manifest.")
