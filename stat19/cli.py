@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="query the pseudonymised linked tables (read-only)",
                            description="Run SQL on HOME/linked/current.duckdb, read-only and without access to other "
                            "files: one SELECT-style statement (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE); "
-                           "anything that writes, copies, exports, attaches, loads or sets is refused (exit 2). Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
+                           "anything that writes, copies, exports, attaches, loads or sets is refused (exit 2). "
+                           "Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
                            "lab_results, hospital_episodes, primary_care_contacts, births, deaths, dispensings; "
                            "see `stat19 describe`. Output: CSV on standard output, or --out FILE (.csv or .parquet).")
     query.add_argument("--home", type=Path, required=True, help="Stat19 home")
