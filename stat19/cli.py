@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="query the pseudonymised linked tables (read-only)",
                            description="Run SQL on HOME/linked/current.duckdb, read-only and without access to other "
                            "files: one SELECT-style statement (SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW, SUMMARIZE); "
-                           "anything that writes, copies, exports, attaches, loads or sets is refused (exit 2). Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
+                           "anything that writes, copies, exports, attaches, loads or sets is refused (exit 2). "
+                           "Tables: persons, residences (and residences_as_of(DATE)), vaccinations, cases, "
                            "lab_results, hospital_episodes, primary_care_contacts, births, deaths, dispensings; "
                            "see `stat19 describe`. Output: CSV on standard output, or --out FILE (.csv or .parquet).")
     query.add_argument("--home", type=Path, required=True, help="Stat19 home")
@@ -143,7 +144,9 @@ def _synth(args) -> int:
 def _run(args) -> int:
     import signal
 
+    from stat19.linkage import LinkageError
     from stat19.pipeline import DataQualityBlocked, RunFailed, run
+    from stat19.zones import ZoneConfigError, apply_zone_modes
 
     if not args.landing.is_dir():
         print(f"stat19 run: landing folder {args.landing} does not exist", file=sys.stderr)
@@ -155,7 +158,7 @@ def _run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
         summary = run(args.landing, home, args.through)
-    except RunFailed as exc:
+    except (RunFailed, LinkageError, ZoneConfigError) as exc:
         print(f"stat19 run: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except DataQualityBlocked as exc:
@@ -163,6 +166,9 @@ def _run(args) -> int:
         print("The deliveries are loaded and kept; what depends on them for this date was withheld and "
               "earlier releases stay as they were. Report: " + str(home.reports / "dq"), file=sys.stderr)
         return EXIT_DQ_BLOCKED
+    finally:
+        if home.root.is_dir():
+            apply_zone_modes(home)  # vault 0700, nothing world-readable (stat19/zones.py)
     rejected = summary.count("rejected")
     print(f"\nDone in {time.perf_counter() - started:.0f} s: {summary.count('loaded')} deliveries loaded, "
           f"{rejected} rejected, {summary.count('ignored')} still without a manifest.")

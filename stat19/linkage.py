@@ -30,10 +30,12 @@ from stat19.faults import checkpoint
 from stat19.ingest import ensure_schema
 from stat19.inputs import code_digest, deliveries_digest, fingerprint
 from stat19.paths import SQL_DIR, Home, write_atomically
+from stat19.progress import say
 from stat19.reference import install_reference_tables
 from stat19.specs import source_specs
 
 KEY_ENV = "STAT19_PSEUDONYM_KEY"
+MIN_KEY_BYTES = 32  # HMAC-SHA-256 is only as strong as a key of at least its output size
 _KEY_CHECK = b"stat19 pseudonym key check"
 # Reference tables copied into the linked zone, for readers who want names of places.
 REFERENCE_TABLES = ["ref_fylker", "ref_kommuner", "ref_kommune_map"]
@@ -56,7 +58,7 @@ def pseudonym_key(home: Home) -> bytes:
     """The secret key: STAT19_PSEUDONYM_KEY, else <home>/secrets/pseudonym.key (made, mode 0600,
     for the demo when missing). Never logged, printed or stored anywhere else."""
     if value := os.environ.get(KEY_ENV):
-        return value.encode("utf-8")
+        return _long_enough(value.encode("utf-8"), KEY_ENV)
     path = home.root / "secrets" / "pseudonym.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +68,15 @@ def pseudonym_key(home: Home) -> bytes:
             f.write(secrets.token_hex(32))
     if path.stat().st_mode & 0o077:
         raise LinkageError(f"{path} must be readable by its owner only (chmod 600)")
-    return path.read_text().strip().encode("utf-8")
+    return _long_enough(path.read_text().strip().encode("utf-8"), str(path))
+
+
+def _long_enough(key: bytes, origin: str) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        # the length only, never the key
+        raise LinkageError(f"the pseudonym key from {origin} is {len(key)} bytes; at least {MIN_KEY_BYTES} "
+                           "are required (e.g. 64 hex digits from `python -c \"import secrets; print(secrets.token_hex(32))\"`)")
+    return key
 
 
 def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
@@ -120,7 +130,11 @@ def link(home: Home) -> LinkageSummary:
         ensure_schema(con)
         install_reference_tables(con)
         con.execute("CREATE TABLE IF NOT EXISTS pseudonym_key_check (fingerprint VARCHAR)")
-        if con.execute("SELECT fingerprint FROM pseudonym_key_check").fetchall() != [(check,)]:
+        known = con.execute("SELECT fingerprint FROM pseudonym_key_check").fetchall()
+        if known != [(check,)]:
+            if known:
+                say("The pseudonym key has changed: every pid is made anew and links to nothing published "
+                    "under the old key.")
             # a new key: every pseudonym is made again, so nothing links to the old ones
             con.execute("DROP TABLE IF EXISTS pseudonyms")
             con.execute("DELETE FROM pseudonym_key_check")

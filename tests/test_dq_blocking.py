@@ -32,7 +32,7 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 def test_a_blocking_failure_withholds_the_day_and_a_clean_day_publishes_again(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     landing, home = tmp_path / "landing", tmp_path / "home"
     persons = [[p, "1960-03-03", "kvinne", "0301", "bosatt", "2000-01-01"] for p in RESIDENTS]
     write_delivery(landing, "freg", day(0), {

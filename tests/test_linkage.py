@@ -120,7 +120,7 @@ def _small_landing(env: Env) -> dict[str, str]:
 
 
 def test_records_under_every_identifier_of_a_person_share_one_pseudonym(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "a test key")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "a test key xxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     env = Env(tmp_path)
     ids = _small_landing(env)
     link(env.home)
@@ -138,7 +138,7 @@ def test_records_under_every_identifier_of_a_person_share_one_pseudonym(tmp_path
     # a rerun with the same key keeps every pseudonym; another key links nothing to the old ones
     link(env.home)
     assert dict(linked(env.home, "SELECT vaccination_id, pid FROM vaccinations").rows()) == pid
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "another key")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "another key xxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     link(env.home)
     assert not set(pid.values()) & set(linked(env.home, "SELECT pid FROM vaccinations")["pid"])
 
@@ -149,7 +149,7 @@ def linked_report(env: Env) -> list[dict]:
 
 
 def test_the_linkage_report_counts_linked_health_only_and_unlinked(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     env = Env(tmp_path)
     ids = _small_landing(env)
     link(env.home)
@@ -173,7 +173,7 @@ def test_the_key_file_is_made_private_and_never_lands_in_reports(tmp_path, monke
 
 
 def test_a_reader_never_blocks_or_sees_a_half_written_snapshot(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     env = Env(tmp_path)
     _small_landing(env)
     link(env.home)
@@ -203,7 +203,7 @@ def test_a_reader_never_blocks_or_sees_a_half_written_snapshot(tmp_path, monkeyp
 def test_the_data_dictionary_describes_every_linked_column(tmp_path, monkeypatch):
     from stat19.query import describe, linked_model_spec
 
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     env = Env(tmp_path)
     _small_landing(env)
     link(env.home)

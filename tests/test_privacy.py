@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -291,3 +292,67 @@ def test_query_binds_parameters(pipeline_home):
     assert 0 < after == named < total
     hostile = "x' OR '1'='1"  # a value is never SQL
     assert linked(home, "SELECT count(*) FROM persons WHERE pid = ?", [hostile]).item() == 0
+
+
+# --- zone modes and the pseudonym key ----------------------------------------------------------
+
+def test_zone_modes(pipeline_home):
+    """After `stat19 run`: vault 0700; nothing outside it world-readable; the snapshot read-only."""
+    import stat
+
+    _, home = pipeline_home
+    assert stat.S_IMODE((home / "vault").stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "linked" / "current.duckdb").stat().st_mode) == 0o440
+    for zone, dir_mode, file_mode in [("linked", 0o750, 0o440), ("published", 0o750, 0o640), ("reports", 0o750, 0o640)]:
+        paths = [home / zone, *(home / zone).rglob("*")]
+        assert len(paths) > 1, zone
+        for path in paths:
+            assert stat.S_IMODE(path.stat().st_mode) == (dir_mode if path.is_dir() else file_mode), path
+
+
+def test_zone_modes_are_configurable(tmp_path, monkeypatch):
+    import stat
+
+    from stat19.paths import Home
+    from stat19.zones import ZoneConfigError, apply_zone_modes
+
+    home = Home(tmp_path / "home").ensure()
+    (home.published / "p").mkdir()
+    (home.published / "p" / "data.csv").write_text("x")
+    monkeypatch.setenv("STAT19_PUBLISHED_MODE", "0755")
+    monkeypatch.setenv("STAT19_PUBLISHED_FILE_MODE", "0644")
+    monkeypatch.setenv("STAT19_STATS_GROUP", str(os.getgid()))
+    apply_zone_modes(home)
+    assert stat.S_IMODE((home.published / "p").stat().st_mode) == 0o755
+    assert stat.S_IMODE((home.published / "p" / "data.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE(home.vault.stat().st_mode) == 0o700
+    monkeypatch.setenv("STAT19_VAULT_MODE", "rwx")
+    with pytest.raises(ZoneConfigError, match="STAT19_VAULT_MODE"):
+        apply_zone_modes(home)
+    monkeypatch.setenv("STAT19_VAULT_MODE", "0700")
+    monkeypatch.setenv("STAT19_LINKED_GROUP", "no-such-group-here")
+    with pytest.raises(ZoneConfigError, match="no such group"):
+        apply_zone_modes(home)
+
+
+def test_short_key_refused_and_changed_key_announced(tmp_path, monkeypatch, capsys):
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    generate(landing, persons=300, start=date(2026, 3, 2), days=1, seed=23, error_rate=0.0, delivery_faults=False)
+    args = ["run", "--landing", str(landing), "--home", str(home)]
+    first, second = "k" * 32, "another key of enough length, 40 bytes."
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", first)
+    assert main(args) == 0
+    assert "key has changed" not in capsys.readouterr().out
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", second)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "The pseudonym key has changed" in out and second not in out
+    assert main(args) == 0
+    assert "key has changed" not in capsys.readouterr().out  # announced once, not on every run
+    short = "thirty-one bytes is not enough."
+    assert len(short) == 31
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", short)
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "31 bytes; at least 32 are required" in captured.err
+    assert short not in captured.out + captured.err

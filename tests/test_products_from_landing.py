@@ -20,7 +20,7 @@ R = "2026-01-09"
 
 
 def test_every_cell_of_vaccine_coverage_from_a_landing(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     landing, home = tmp_path / "landing", tmp_path / "home"
     residents = [[p, "1960-03-03", "kvinne", "0301", "bosatt", "2000-01-01"] for p in PEOPLE[:30]]
     write_delivery(landing, "freg", "2026-01-05", {
