@@ -348,13 +348,19 @@ def test_suppressed_random_tables_pass_the_audit(case: tuple[Dims, dict[str, np.
     assert audit(out, dimensions, measures) == []
 
 
-def test_check_release_stops_early_on_a_bad_release() -> None:
+def kommune_by_sex(seed: int, most: int) -> tuple[pl.DataFrame, Dimension, Dimension]:
+    """12 kommuner in 3 fylker by sex, with totals; cases drawn from 0..most-1."""
     geo = Dimension("geo", {f"k{i}": f"f{i % 3}" for i in range(12)}
                     | {f"f{i}": "NO" for i in range(3)})
     sex = Dimension("sex", {"male": "total", "female": "total"})
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     df = release([(geo, [f"k{i}" for i in range(12)]), (sex, ["male", "female"])],
-                 {"cases": rng.integers(0, 7, (12, 2))})
+                 {"cases": rng.integers(0, most, (12, 2))})
+    return df, geo, sex
+
+
+def test_check_release_stops_early_on_a_bad_release() -> None:
+    df, geo, sex = kommune_by_sex(11, 7)
     naive = df.with_columns(pl.col("cases").is_between(1, 4).alias("cases_hidden"))
     with pytest.raises(DisclosureError) as err:
         check_release(naive, [geo, sex], [CASES], max_findings=3)
@@ -396,12 +402,7 @@ def test_the_remembered_proof_never_hides_a_finding(case: tuple[Dims, dict[str, 
 
 
 def test_check_release_solves_no_lp_for_the_release_suppress_proved(monkeypatch) -> None:
-    geo = Dimension("geo", {f"k{i}": f"f{i % 3}" for i in range(12)}
-                    | {f"f{i}": "NO" for i in range(3)})
-    sex = Dimension("sex", {"male": "total", "female": "total"})
-    rng = np.random.default_rng(5)
-    df = release([(geo, [f"k{i}" for i in range(12)]), (sex, ["male", "female"])],
-                 {"cases": rng.integers(0, 9, (12, 2))})
+    df, geo, sex = kommune_by_sex(5, 9)
     out = suppress(df, [geo, sex], [CASES])
     assert out["cases_hidden"].sum() > 0
 
