@@ -38,7 +38,12 @@ API
                                               non-public measure; values are never changed.
 ``audit(df, dimensions, measures)``           list of ``Finding`` (empty = safe); reads the
                                               ``<measure>_hidden`` columns.
-``check_release(df, dimensions, measures)``   raises ``DisclosureError`` when audit finds anything.
+``check_release(df, dimensions, measures)``   raises ``DisclosureError`` when audit finds anything;
+                                              the LPs are skipped for a release exactly as
+                                              ``suppress`` returned it (its proof is remembered
+                                              by digest), the cheap checks never.
+Progress lines with the elapsed time go to ``stat19.progress.say`` (a long suppression or audit
+says what it is doing every few seconds).
 Keywords: ``width=5`` (counts 1..width-1 are small; the protection width), ``min_denominator=20``;
 ``stats=Stats()`` collects counts (primary, hidden, LPs solved, repair rounds).
 
@@ -107,6 +112,11 @@ passes ``audit`` by construction (its test is stricter); the tests check it anyw
 
 from __future__ import annotations
 
+import hashlib
+import io
+import itertools
+import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -116,6 +126,8 @@ import polars as pl
 import scipy.sparse as sp
 from scipy.optimize import OptimizeResult, linprog
 from scipy.sparse.csgraph import connected_components
+
+from stat19.progress import say
 
 __all__ = [
     "CountMeasure",
@@ -222,6 +234,21 @@ class Stats:
     hidden: dict[str, int] = field(default_factory=dict)
     lps: int = 0
     repair_rounds: int = 0
+
+
+class _Ticker:
+    """Progress lines with the elapsed time, so a long suppression or audit is never silent:
+    every line when forced, otherwise at most one per ``every`` seconds."""
+
+    def __init__(self, label: str, every: float = 5.0) -> None:
+        self.label, self.every = label, every
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, text: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.every:
+            self.last = now
+            say(f"{self.label}: {text} ({now - self.start:.1f} s)")
 
 
 def hidden_column(measure: str) -> str:
@@ -385,7 +412,9 @@ class _Audit:
 
     def __init__(self, matrix: sp.csr_array, v: np.ndarray, hidden: np.ndarray, upper: np.ndarray,
                  width: int, stats: Stats | None, keep_duals: bool = False,
-                 seen: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 seen: tuple[np.ndarray, np.ndarray] | None = None,
+                 tick: _Ticker | None = None) -> None:
+        self.tick = tick or _Ticker("disclosure")
         self.cells = np.flatnonzero(hidden)
         vf = v.astype(float)
         a = matrix[:, self.cells].tocsr()
@@ -541,6 +570,8 @@ class _Audit:
             self._push(some if some.any() else todo, flip=round_ % 2 == 1,
                        capped=round_ >= _PLAIN_ROUNDS)
             todo &= ~self.ok()
+            self.tick(f"LP round {round_ + 1}, {int(todo.sum()):,} of {todo.size:,} hidden cells "
+                      f"not yet proven")
             gain = before - int(todo.sum())
             if everyone and gain < max(_PUSH_MIN_GAIN, 0.01 * before):
                 if not exact:  # suppress: a repair is cheaper (and the audit then easier)
@@ -564,6 +595,7 @@ class _Audit:
             side = np.zeros(todo.size)
             side[tg] = self._direction(tg, False)[0]
             self.duals.clear()  # the widest neighbourhood prices the repairs
+            self.tick(f"{tg.size:,} cells each in its own LP ({hops} relations around it)")
             self._blocks(todo, side, near)
             todo &= ~self.ok()
         if not exact:
@@ -573,6 +605,7 @@ class _Audit:
         for j in np.flatnonzero(todo):
             queues.setdefault(int(self.comp[j]), []).append(int(j))
         done = np.zeros(todo.size, dtype=np.int8)  # 0: max next, 1: min next, 2: both exact
+        self.tick(f"exact intervals of {int(todo.sum()):,} cells", force=True)
         while True:
             picks: list[tuple[int, int]] = []
             ok = self.ok()
@@ -596,12 +629,12 @@ class _Audit:
 def _audit_lp(matrix: sp.csr_array, v: np.ndarray, hidden: np.ndarray, upper: np.ndarray,
               targets: np.ndarray, width: int, stats: Stats | None, *, exact: bool,
               seen: tuple[np.ndarray, np.ndarray] | None = None,
-              limit: int | None = None) -> tuple[_Audit, np.ndarray]:
+              limit: int | None = None, tick: _Ticker | None = None) -> tuple[_Audit, np.ndarray]:
     """The solved audit system and the cells of targets not proven protected (indices into the
     release). exact: those are unprotected and lp.lo / lp.hi hold their exact intervals.
     Not exact (suppress): those are not protected within their neighbourhood, and lp.duals
     prices the repairs."""
-    lp = _Audit(matrix, v, hidden, upper, width, stats, keep_duals=not exact, seen=seen)
+    lp = _Audit(matrix, v, hidden, upper, width, stats, keep_duals=not exact, seen=seen, tick=tick)
     bad = lp.run(targets[lp.cells], exact=exact, limit=limit)
     return lp, lp.cells[bad]
 
@@ -758,29 +791,34 @@ class _Suppressor:
         return np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
     def run(self, primary: np.ndarray, measure: str) -> np.ndarray:
+        tick = _Ticker(f"suppression of {measure}")
+        tick(f"{self.v.size:,} cells, {int(primary.sum()):,} primary", force=True)
         hidden = primary.copy()
         proven = np.zeros_like(hidden)
         seen = None
-        while True:
+        for round_ in itertools.count(1):
             self.local_fixpoint(hidden)
             lp, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                self.width, self.stats, exact=False, seen=seen)
+                                self.width, self.stats, exact=False, seen=seen, tick=tick)
             seen = lp.seen(self.v.size)
             # intervals only widen when more cells are hidden: a protected cell stays protected
             proven |= hidden
             proven[bad] = False
+            tick(f"round {round_}: {int(hidden.sum()):,} hidden, {bad.size:,} not yet protected",
+                 force=True)
             if bad.size == 0:
                 return hidden
             new = self.repair(hidden, lp, bad)
             if new.size == 0:  # nothing left to hide nearby: ask the exact audit
                 _, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                   self.width, self.stats, exact=True, seen=seen)
+                                   self.width, self.stats, exact=True, seen=seen, tick=tick)
                 if bad.size:
                     raise RuntimeError(f"measure {measure}: cannot protect {self.rel.cell(bad[0])}")
                 return hidden
             hidden[new] = True  # each round hides at least one cell: the loop ends
             if self.stats is not None:
                 self.stats.repair_rounds += 1
+        raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------------------------
@@ -812,8 +850,41 @@ def suppress(
             stats.hidden[m.name] = int(masks[m.name].sum())
     if stats is not None:
         stats.cells = df.height
-    return df.with_columns(
+    out = df.with_columns(
         pl.Series(hidden_column(m.name), masks[m.name]) for m in measures if m.name in masks)
+    # every hidden cell of out is proven protected by the suppressor's (stricter) test
+    _remember_proof(_digest(out, dimensions, measures, width, min_denominator))
+    return out
+
+
+# Digests of releases suppress() proved (the last few): check_release then skips the LPs, which
+# would only repeat that proof. Any other value, mask, hierarchy or rule gives another digest and
+# the full audit; `stat19 audit` always re-audits from the published files.
+_PROVEN: OrderedDict[str, None] = OrderedDict()
+_PROVEN_KEEP = 64
+
+
+def _digest(df: pl.DataFrame, dimensions: Sequence[Dimension], measures: Sequence[CountMeasure],
+            width: int, min_denominator: int) -> str:
+    """sha256 of everything the audit of df depends on."""
+    counts = {m.name for m in measures} | {m.denominator for m in measures if m.denominator}
+    columns = ([d.name for d in dimensions] + sorted(counts)
+               + [hidden_column(m.name) for m in measures if m.rule != "public"])
+    h = hashlib.sha256(repr((
+        [(d.name, sorted(d.parent.items()) if d.parent else None) for d in dimensions],
+        [(m.name, m.rule, m.denominator) for m in measures], width, min_denominator,
+    )).encode())
+    sink = io.BytesIO()
+    df.select(columns).write_ipc(sink, compression="uncompressed")
+    h.update(sink.getvalue())
+    return h.hexdigest()
+
+
+def _remember_proof(digest: str) -> None:
+    _PROVEN[digest] = None
+    _PROVEN.move_to_end(digest)
+    while len(_PROVEN) > _PROVEN_KEEP:
+        _PROVEN.popitem(last=False)
 
 
 def audit(
@@ -825,10 +896,12 @@ def audit(
     min_denominator: int = 20,
     stats: Stats | None = None,
     max_findings: int | None = None,
+    lp: bool = True,
 ) -> list[Finding]:
     """Every hidden cell an attacker can pin to an interval narrower than ``min(width, d)``, and
     every published cell the primary rule hides. Empty list: safe to publish.
-    max_findings: stop after that many (a failing release is then judged faster)."""
+    max_findings: stop after that many (a failing release is then judged faster).
+    lp=False: the relations and the primary rule only (the intervals are proven elsewhere)."""
     rel = _relations(df, dimensions)
     masks = {m.name: _hidden_of(df, m) for m in measures if m.rule != "public"}
     findings: list[Finding] = []
@@ -848,13 +921,16 @@ def audit(
             for i in np.flatnonzero(leaked)[:left]
         ]
         left = None if left is None else left - int(leaked.sum())
-        if left is not None and left <= 0:
+        if not lp or (left is not None and left <= 0):
             continue
-        lp, bad = _audit_lp(rel.matrix, v, hidden, upper, hidden, width, stats,
-                            exact=True, limit=left)
-        k = np.searchsorted(lp.cells, bad)
+        tick = _Ticker(f"audit of {m.name}")
+        tick(f"{int(hidden.sum()):,} hidden cells", force=True)
+        system, bad = _audit_lp(rel.matrix, v, hidden, upper, hidden, width, stats,
+                                exact=True, limit=left, tick=tick)
+        tick(f"done, {bad.size:,} unprotected", force=True)
+        k = np.searchsorted(system.cells, bad)
         lo, hi = np.full(v.size, np.nan), np.full(v.size, np.nan)
-        lo[bad], hi[bad] = lp.lo[k], lp.hi[k]
+        lo[bad], hi[bad] = system.lo[k], system.hi[k]
         for i in bad:
             reason = ("exactly disclosed" if hi[i] - lo[i] < _TOL
                       else "range does not span [0, d]" if upper[i] < width
@@ -874,9 +950,15 @@ def check_release(
     max_findings: int | None = 20,
 ) -> None:
     """Raise ``DisclosureError`` when ``audit`` finds anything: nothing unprotected is published.
-    The audit stops after ``max_findings`` findings (the error names the first ones)."""
+    The audit stops after ``max_findings`` findings (the error names the first ones). The LPs are
+    skipped for exactly the release ``suppress`` returned (it proved every hidden cell); the
+    relations and the primary rule are checked in any case."""
+    try:
+        proven = _digest(df, dimensions, measures, width, min_denominator) in _PROVEN
+    except pl.exceptions.ColumnNotFoundError:
+        proven = False  # audit names what is missing
     findings = audit(df, dimensions, measures, width=width, min_denominator=min_denominator,
-                     max_findings=max_findings)
+                     max_findings=max_findings, lp=not proven)
     if findings:
         raise DisclosureError(findings)
 

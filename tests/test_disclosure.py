@@ -348,13 +348,19 @@ def test_suppressed_random_tables_pass_the_audit(case: tuple[Dims, dict[str, np.
     assert audit(out, dimensions, measures) == []
 
 
-def test_check_release_stops_early_on_a_bad_release() -> None:
+def kommune_by_sex(seed: int, most: int) -> tuple[pl.DataFrame, Dimension, Dimension]:
+    """12 kommuner in 3 fylker by sex, with totals; cases drawn from 0..most-1."""
     geo = Dimension("geo", {f"k{i}": f"f{i % 3}" for i in range(12)}
                     | {f"f{i}": "NO" for i in range(3)})
     sex = Dimension("sex", {"male": "total", "female": "total"})
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     df = release([(geo, [f"k{i}" for i in range(12)]), (sex, ["male", "female"])],
-                 {"cases": rng.integers(0, 7, (12, 2))})
+                 {"cases": rng.integers(0, most, (12, 2))})
+    return df, geo, sex
+
+
+def test_check_release_stops_early_on_a_bad_release() -> None:
+    df, geo, sex = kommune_by_sex(11, 7)
     naive = df.with_columns(pl.col("cases").is_between(1, 4).alias("cases_hidden"))
     with pytest.raises(DisclosureError) as err:
         check_release(naive, [geo, sex], [CASES], max_findings=3)
@@ -367,3 +373,47 @@ def test_release_without_totals_hides_only_primary_cells() -> None:
     out = suppress(df, [Dimension("week")], [CASES])
     assert out["cases_hidden"].to_list() == [True, False, False]
     assert audit(out, [Dimension("week")], [CASES]) == []
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hierarchies(), st.integers(0, 10_000))
+def test_the_remembered_proof_never_hides_a_finding(case: tuple[Dims, dict[str, np.ndarray]],
+                                                    pick: int) -> None:
+    """check_release skips the LPs only for the release suppress proved: the same release passes,
+    and with any one hidden cell published instead it judges exactly as the full audit does."""
+    dims, values = case
+    df = release(dims, values)
+    dimensions = [d for d, _ in dims]
+    measures = [POP, VAX, CASES]
+    out = suppress(df, dimensions, measures)
+    check_release(out, dimensions, measures)
+    hidden_rows = np.flatnonzero(out["cases_hidden"].to_numpy())
+    if hidden_rows.size == 0:
+        return
+    mask = out["cases_hidden"].to_numpy().copy()
+    mask[hidden_rows[pick % hidden_rows.size]] = False
+    tampered = out.with_columns(pl.Series("cases_hidden", mask))
+    full = audit(tampered, dimensions, measures)
+    if full:
+        with pytest.raises(DisclosureError):
+            check_release(tampered, dimensions, measures)
+    else:
+        check_release(tampered, dimensions, measures)
+
+
+def test_check_release_solves_no_lp_for_the_release_suppress_proved(monkeypatch) -> None:
+    df, geo, sex = kommune_by_sex(5, 9)
+    out = suppress(df, [geo, sex], [CASES])
+    assert out["cases_hidden"].sum() > 0
+
+    def no_lp(*args, **kwargs):
+        raise AssertionError("LP solved")
+
+    monkeypatch.setattr("stat19.disclosure.linprog", no_lp)
+    check_release(out, [geo, sex], [CASES])  # proven: no LP
+    # the same table built again (not the object suppress returned) is recognised too
+    check_release(pl.DataFrame(out.to_dicts()), [geo, sex], [CASES])
+    with pytest.raises(AssertionError, match="LP solved"):  # another mask: the full audit
+        check_release(out.with_columns(pl.col("cases_hidden").not_()), [geo, sex], [CASES])
+    with pytest.raises(AssertionError, match="LP solved"):  # another width: the full audit
+        check_release(out, [geo, sex], [CASES], width=6)
