@@ -21,6 +21,16 @@ def population(landing: Path) -> None:
         "id_changes.csv": (csv_bytes(["old_id", "new_id", "change_date", "reason"], []), 0)})
 
 
+def eight_clean_days(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A landing of the population and eight days of SYSVAK deliveries that all link."""
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test")
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    population(landing)
+    for n in range(8):
+        sysvak(landing, n, RESIDENTS[:25])
+    return landing, home
+
+
 def report(home: Path, n: int) -> dict:
     return json.loads((home / "reports" / "dq" / f"{day(n)}.json").read_text())
 
@@ -30,11 +40,7 @@ def run(landing: Path, home: Path) -> int:
 
 
 def test_a_waiver_releases_exactly_one_date(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test")
-    landing, home = tmp_path / "landing", tmp_path / "home"
-    population(landing)
-    for n in range(8):
-        sysvak(landing, n, RESIDENTS[:25])
+    landing, home = eight_clean_days(tmp_path, monkeypatch)
     assert run(landing, home) == EXIT_OK
     sysvak(landing, 8, STRANGERS[:25])  # nobody the population register knows: blocked
     assert run(landing, home) == EXIT_DQ_BLOCKED
@@ -72,11 +78,7 @@ def test_a_waiver_releases_exactly_one_date(tmp_path, monkeypatch):
 
 
 def test_a_rejected_delivery_is_the_first_failure_and_a_failed_check(tmp_path, monkeypatch):
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test")
-    landing, home = tmp_path / "landing", tmp_path / "home"
-    population(landing)
-    for n in range(8):
-        sysvak(landing, n, RESIDENTS[:25])
+    landing, home = eight_clean_days(tmp_path, monkeypatch)
     folder = landing / "sysvak" / day(7)
     manifest = json.loads((folder / "_manifest.json").read_text())
     manifest["files"][0]["sha256"] = "0" * 64  # the file is not what the manifest says: rejected
