@@ -19,6 +19,7 @@ publishes anonymous, disclosure-controlled statistics. All data in this project 
 Typical use:
   stat19 synth --persons 20000 --start 2026-01-05 --days 30 --out demo/landing
   stat19 run --landing demo/landing --home demo/home
+  stat19 waive --home demo/home --date 2026-02-03 --check linkage_rate_drop --reason "..."
 """
 
 
@@ -97,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--home", type=Path, required=True, help="Stat19 home")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8019, help="port (default 8019)")
+    waive = sub.add_parser("waive", help="release a date withheld by a blocking data-quality check, after review",
+                           description="Record in the vault who released which blocking check for which delivery "
+                           "date, when and why. The next `stat19 run` for that date publishes; the waiver shows in "
+                           "the date's data-quality report and in each release's metadata.json. A waiver applies to "
+                           "that date and check only.")
+    waive.add_argument("--home", type=Path, required=True, help="Stat19 home")
+    waive.add_argument("--date", type=_date, required=True, help="the delivery date withheld, YYYY-MM-DD")
+    waive.add_argument("--check", required=True, help="the check's name, as in the report (e.g. linkage_rate_drop)")
+    waive.add_argument("--reason", required=True, help="why the day may be published (what the review found)")
+    waive.add_argument("--by", default=None, help="who releases it (default: the login name)")
 
     describe = sub.add_parser("describe", help="print the data dictionary of the linked model (Markdown)")
     describe.add_argument("--home", type=Path, default=None, help="Stat19 home: add types and row counts of its snapshot")
@@ -116,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             return _query(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "waive":
+            return _waive(args)
         if args.command == "describe":
             from stat19.query import describe
 
@@ -210,6 +223,25 @@ def _serve(args) -> int:
     print(f"Serving {home.published} on http://{args.host}:{args.port}/  (API: /api/open/v1, docs: /docs; Ctrl-C stops)",
           flush=True)
     serve(home, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def _waive(args) -> int:
+    import getpass
+
+    from stat19.dq import waive
+
+    home = Home(args.home)
+    if not home.warehouse.exists():
+        print(f"stat19 waive: {home.root} has no vault yet: nothing to waive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        w = waive(home, args.date, args.check, args.reason, args.by or getpass.getuser())
+    except ValueError as exc:
+        print(f"stat19 waive: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Waived {w['check']} for {w['date']} (by {w['by']} at {w['at']}): {w['reason']}\n"
+          f"The next `stat19 run --through {w['date']}` publishes that date.")
     return EXIT_OK
 
 

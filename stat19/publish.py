@@ -114,6 +114,10 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
     spec = get_product(product)
     day = reference_date.isoformat()
     where = f"{spec.name} for {day}"
+    from stat19.dq import waivers_for
+
+    # Data-quality waivers that released this date travel with each of its releases.
+    metadata = {**metadata, "dq_waivers": waivers_for(home, reference_date)}
     # 1. The disclosure audit over the whole release, with the true values: nothing unsafe leaves.
     try:
         disclosure.check_release(df, disclosure_dimensions(spec, df), disclosure_measures(spec),
