@@ -956,7 +956,12 @@ def release_inputs(con: duckdb.DuckDBPyConnection, spec: ProductSpec, reference_
         row = con.execute("SELECT inputs_sha256 FROM linked_state").fetchone()
     except duckdb.CatalogException:
         return ""
-    return fingerprint(row[0], spec.name, reference_date) if row else ""
+    try:  # data-quality waivers for R travel in the release's metadata: a new one is a new input
+        waivers = con.execute("SELECT coalesce(string_agg(check_name || '/' || waived_at, ';' ORDER BY waived_at), '') "
+                              "FROM dq_waivers WHERE delivery_date = ?", [reference_date]).fetchone()[0]
+    except duckdb.CatalogException:
+        waivers = ""
+    return fingerprint(row[0], spec.name, reference_date, waivers) if row else ""
 
 
 def _content_sha256(target: Path) -> str | None:
