@@ -124,16 +124,14 @@ def pending_deliveries(home: Home, landing: Path, through: date | None) -> dict[
 
 
 def reference_date(landing: Path, through: date | None) -> date | None:
-    """The latest delivery date (up to `through`) for which deliveries are complete: every source
-    that delivers to the landing has its delivery of that date with its manifest written. A folder
-    still without a manifest, or a source missing that day, leaves the date incomplete."""
-    found = find_deliveries(landing, list(source_specs()), through)
-    delivering = {d.source for d in found}
-    complete: dict[date, set[str]] = defaultdict(set)
-    for d in found:
-        if d.is_complete:
-            complete[d.delivery_date].add(d.source)
-    return max((day for day, sources in complete.items() if sources == delivering), default=None)
+    """The latest delivery date (up to `through`) whose deliveries are complete: at least one
+    delivery of that date has its manifest, and no folder of that date is still being written
+    (no manifest yet). A folder without a manifest therefore never chooses the date."""
+    complete: set[date] = set()
+    in_progress: set[date] = set()
+    for d in find_deliveries(landing, list(source_specs()), through):
+        (complete if d.is_complete else in_progress).add(d.delivery_date)
+    return max(complete - in_progress, default=None)
 
 
 def run(landing: Path, home: Home, through: date | None = None,
