@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--dq-only", action="store_true", help="load + checks + linkage, without the products")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/stat19-bench-dq-alarms"))
     args = parser.parse_args()
-    os.environ.setdefault("STAT19_PSEUDONYM_KEY", "benchmark")
+    os.environ.setdefault("STAT19_PSEUDONYM_KEY", "benchmark key, not a secret: 32 bytes or more")
     products = not args.dq_only
     print(f"mode: {'load + data quality + linkage, no products (--dq-only)' if args.dq_only else 'whole pipeline with products'}; "
           f"{args.days} days per landing")

@@ -23,7 +23,7 @@ def population(landing: Path) -> None:
 
 def eight_clean_days(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
     """A landing of the population and eight days of SYSVAK deliveries that all link."""
-    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test")
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "test xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     landing, home = tmp_path / "landing", tmp_path / "home"
     population(landing)
     for n in range(8):
