@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--home", type=Path, required=True, help="Stat19 home: vault/, linked/, published/, reports/")
     run.add_argument("--through", type=_date, default=None,
                      help="last delivery date to load, and latest possible reference date (default: all)")
+    run.add_argument("--product", action="append", metavar="NAME", dest="products",
+                     help="compute and publish only this product (repeatable; default: every product in "
+                     "assets/products/); the others keep their last releases")
 
     query = sub.add_parser("query", help="query the pseudonymised linked tables (read-only)",
                            description="Run SQL on HOME/linked/current.duckdb, read-only and without access to other "
@@ -164,13 +167,19 @@ def _run(args) -> int:
     if not args.landing.is_dir():
         print(f"stat19 run: landing folder {args.landing} does not exist", file=sys.stderr)
         return EXIT_USAGE
+    from stat19.products import product_specs
+
+    unknown = sorted(set(args.products or []) - set(product_specs()))
+    if unknown:
+        print(f"stat19 run: no product named {', '.join(unknown)} in assets/products/", file=sys.stderr)
+        return EXIT_USAGE
     home = Home(args.home)
     started = time.perf_counter()
     # SIGTERM (a service manager stopping the run) stops it as Ctrl-C does: cleanly, and the
     # vault keeps its last completed state
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
-        summary = run(args.landing, home, args.through)
+        summary = run(args.landing, home, args.through, products=args.products or True)
     except (RunFailed, LinkageError, ZoneConfigError) as exc:
         print(f"stat19 run: {exc}", file=sys.stderr)
         return EXIT_FAILED

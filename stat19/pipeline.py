@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from stat19.db import warehouse
 from stat19.ingest import ensure_schema
@@ -135,11 +135,12 @@ def reference_date(landing: Path, through: date | None) -> date | None:
 
 
 def run(landing: Path, home: Home, through: date | None = None,
-        progress: Callable[[str], None] = print, products: bool = True) -> RunSummary:
+        progress: Callable[[str], None] = print, products: bool | Sequence[str] = True) -> RunSummary:
     """Load every pending delivery up to `through`, then check, link and publish for the reference
     date, holding the home's lock; a run killed earlier is cleaned up first. Any failure of the run
     itself ends in RunFailed and is recorded in reports/status.json. `products=False` stops after
-    the data-quality checks and linkage (benchmarks of the checks)."""
+    the data-quality checks and linkage (benchmarks of the checks); a list of names computes and
+    publishes only those products."""
     summary = RunSummary()
     try:
         with holding(home):
@@ -165,7 +166,7 @@ def _record_failure(home: Home, day: date | None, message: str) -> None:
 
 
 def _run(landing: Path, home: Home, through: date | None, progress: Callable[[str], None], instance,
-         summary: RunSummary, products: bool) -> RunSummary:
+         summary: RunSummary, products: bool | Sequence[str]) -> RunSummary:
     from dagster import AssetKey, AssetSelection, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -231,7 +232,9 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
     # 2. For the reference date: data-quality checks, then linkage and the products, which a blocking
     #    check withholds.
     progress(f"Checking data quality for {last}, linking, and publishing the releases for {last}")
-    downstream = [AssetKey(["linked", "model"])] + ([a.key for a in definitions.product_assets_] if products else [])
+    wanted = [a.key for a in definitions.product_assets_
+              if products is True or (products and a.key.path[-1] in products)]
+    downstream = [AssetKey(["linked", "model"]), *wanted]
     execute(f"the run for {last}",
             AssetSelection.checks(*definitions.dq_checks) | AssetSelection.assets(*downstream),
             partition_key=last.isoformat(), checks=definitions.dq_checks)
