@@ -5,7 +5,8 @@
    reported, never fatal.
 2. Pseudonyms: HMAC-SHA-256 of the current identifier under a secret key, computed in DuckDB and
    cached in the vault (recomputed for everyone if the key changes: another key, nothing links).
-3. The linked model (sql/linked/*.sql.j2, one table per concept) is built into a fresh DuckDB file
+3. The linked model (sql/linked/*.sql.j2, one table per concept) reads the vault tables through
+   sql/linkage/linkable.sql.j2 (free text scrubbed, vault-only columns left out) and is built into a fresh DuckDB file
    that replaces `<home>/linked/current.duckdb` atomically: readers never block a run and never
    see a half-written state.
 """
@@ -153,6 +154,9 @@ def link(home: Home) -> LinkageSummary:
             return LinkageSummary(built[0], built[1], json.loads(built[2]), target, unchanged=True)
         run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
                    params={"inner_pad": inner, "outer_pad": outer})
+        # free text scrubbed, vault-only columns left out: all the linked templates may read
+        run_script(con, render("linkage/linkable.sql.j2",
+                               tables=[(spec.name, t) for spec in source_specs().values() for t in spec.tables]))
         run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_freg=False),
                                 absent_by_rule=absent_by_rule()))
         write_atomically(home.reports / "linkage.csv", con.sql("SELECT * FROM linkage_report ORDER BY ALL").pl().write_csv())

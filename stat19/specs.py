@@ -51,6 +51,13 @@ class Column(_Strict):
     list_separator: str | None = None
     # Dates and timestamps may not lie after the delivery date unless this is set.
     allow_future: bool = False
+    # What a text column holds, so that no identifier leaves the vault in it. Every string or
+    # string_list column is exactly one of: a code (`values` or `code_system`, checked at ingest),
+    # a record key (`record_id: true`, passed on unchanged), or free text (`free_text: scrub`
+    # masks identifier-shaped tokens on the way to the linked zone, `vault_only` keeps the column
+    # in the vault).
+    record_id: bool = False
+    free_text: Literal["scrub", "vault_only"] | None = None
     description: str | None = None
 
     @field_validator("name")
@@ -92,6 +99,9 @@ class Table(_Strict):
     def person_id_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.type == "person_id"]
 
+    def free_text_columns(self, policy: str) -> list[Column]:
+        return [c for c in self.columns if c.free_text == policy]
+
     def matches(self, file_name: str) -> bool:
         return fnmatch.fnmatchcase(file_name, self.file)
 
@@ -127,12 +137,28 @@ class SourceSpec(_Strict):
             if self.delivery_kind == "cumulative" and not t.window_date:
                 raise ValueError(f"source {self.name}: a cumulative table needs window_date")
             for c in t.columns:
+                where = f"source {self.name}, table {t.name}, column {c.name}"
                 if c.code_system and c.code_system not in code_systems():
-                    raise ValueError(f"{self.name}.{t.name}.{c.name}: unknown code system {c.code_system!r}")
+                    raise ValueError(f"{where}: unknown code system {c.code_system!r}")
+                _check_text_kind(c, where)
         return self
 
     def table_for(self, file_name: str) -> Table | None:
         return next((t for t in self.tables if t.matches(file_name)), None)
+
+
+def _check_text_kind(c: Column, where: str) -> None:
+    """A text column declares exactly one kind; other columns declare none."""
+    kinds = [k for k, declared in [("a code (values or code_system)", bool(c.values or c.code_system)),
+                                   ("a record key (record_id: true)", c.record_id),
+                                   (f"free text (free_text: {c.free_text})", c.free_text is not None)] if declared]
+    if c.type in ("string", "string_list") and len(kinds) != 1:
+        raise ValueError(
+            f"{where}: a {c.type} column must be declared as exactly one of a code (values or code_system), "
+            f"a record key (record_id: true) or free text (free_text: scrub or free_text: vault_only)"
+            + (f"; it is declared as {' and '.join(kinds)}" if kinds else "; it is declared as none"))
+    if c.type not in ("string", "string_list") and (c.record_id or c.free_text):
+        raise ValueError(f"{where}: record_id and free_text are for string columns, not {c.type}")
 
 
 @cache
