@@ -68,6 +68,7 @@ def first_date(landing: Path) -> str:
     found = find_deliveries(Path(landing), list(source_specs()))
     return (found[0].delivery_date if found else datetime.now(ZoneInfo(TIMEZONE)).date()).isoformat()
 
+
 # No step is retried: the one transient failure, DuckDB held by another process, is waited for
 # where the vault is opened (stat19.db.warehouse); anything else would fail again the same way.
 transient_retry = None
