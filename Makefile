@@ -6,7 +6,7 @@ DEMO := demo
 DEMO_PERSONS ?= 20000
 DEMO_START ?= 2026-01-05
 DEMO_DAYS ?= 21
-export STAT19_FIRST_DATE ?= 2025-01-01
+UI_PORT ?= 3000
 
 .PHONY: install run test ui fixtures bench clean
 
@@ -28,12 +28,18 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
-## The Dagster UI on http://127.0.0.1:3000 over the demo landing and home.
+## The Dagster UI on http://127.0.0.1:3000 over the demo landing and home; Ctrl-C stops it.
+# exec: dagster dev replaces the shell, so a signal reaches it; SIGINT is reset to its default first,
+# because a job started in the background by a script inherits SIGINT ignored (and Python then
+# never turns Ctrl-C or `kill -INT` into a clean shutdown). `dagster dev` says at every start that
+# `dg dev` supersedes it; dg is not installed.
 ui: install
 	mkdir -p $(DEMO)/home/dagster
 	[ -f $(DEMO)/home/dagster/dagster.yaml ] || $(BIN)/python -c "from stat19.pipeline import dagster_instance; from stat19.paths import Home; from pathlib import Path; dagster_instance(Home(Path('$(DEMO)/home')))"
 	DAGSTER_HOME=$(abspath $(DEMO)/home/dagster) STAT19_LANDING=$(abspath $(DEMO)/landing) STAT19_HOME=$(abspath $(DEMO)/home) \
-		$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+		PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		exec $(BIN)/python -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+		$(abspath $(BIN))/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)
 
 ## Regenerate the committed sample landing in data_fixtures/.
 fixtures: install

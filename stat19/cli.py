@@ -23,6 +23,14 @@ Typical use:
 """
 
 
+def _invoked_as() -> str:
+    """How to call stat19 again, as this process was called (`.venv/bin/stat19` unless on PATH)."""
+    me = Path(sys.argv[0])
+    if me.name != "stat19" or len(me.parts) == 1:
+        return "stat19"
+    return str(me) if me.is_absolute() and not me.is_relative_to(Path.cwd()) else str(me.absolute().relative_to(Path.cwd()))
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -199,7 +207,7 @@ def _run(args) -> int:
     print(f"  vault:       {home.warehouse}  (identifiable zone)")
     if summary.reference_date:
         print(f"  published:   {home.published}  (releases for {summary.reference_date}; catalog.json lists all)")
-    print(f"  linked:      {home.linked / 'current.duckdb'}  (pseudonymised; `stat19 query --home {home.root} \"SQL\"`)")
+    print(f"  linked:      {home.linked / 'current.duckdb'}  (pseudonymised; `{_invoked_as()} query --home {home.root} \"SQL\"`)")
     if summary.reference_date:
         print(f"  quality:     {home.reports / 'dq' / f'{summary.reference_date}.html'}")
     if rejected:

@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+import yaml
 
-from stat19.db import configure, render, run_script, sql_literal, warehouse
+from stat19.db import configure, render, run_script, sql_ident, sql_literal, warehouse
 from stat19.faults import checkpoint
 from stat19.ingest import ensure_schema
 from stat19.inputs import code_digest, deliveries_digest, fingerprint
-from stat19.paths import SQL_DIR, Home, write_atomically
+from stat19.paths import ASSETS_DIR, SQL_DIR, Home, write_atomically
 from stat19.progress import say
 from stat19.reference import install_reference_tables
 from stat19.specs import source_specs
@@ -40,6 +41,7 @@ MIN_KEY_BYTES = 32  # HMAC-SHA-256 is only as strong as a key of at least its ou
 _KEY_CHECK = b"stat19 pseudonym key check"
 # Reference tables copied into the linked zone, for readers who want names of places.
 REFERENCE_TABLES = ["ref_fylker", "ref_kommuner", "ref_kommune_map"]
+SNAPSHOT_STORAGE_VERSION = "v1.5.0"
 
 
 class LinkageError(Exception):
@@ -176,7 +178,9 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
     building = home.linked / f".building-{uuid.uuid4().hex}.duckdb"
     target = home.linked / "current.duckdb"
     vault_db = con.execute("SELECT current_database()").fetchone()[0]
-    con.execute(f"ATTACH {sql_literal(building)} AS build")
+    # Written in the storage format of DuckDB 1.5 so that the readers' tools, which lag behind the
+    # pipeline's DuckDB (the CLI from PyPI, DBeaver, R), open it too.
+    con.execute(f"ATTACH {sql_literal(building)} AS build (STORAGE_VERSION '{SNAPSHOT_STORAGE_VERSION}')")
     try:
         counts = {}
         for name in linked_templates():
@@ -186,6 +190,7 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
             con.execute(f'CREATE TABLE build."{name}" AS SELECT * FROM "{vault_db}"."{name}"')
         con.execute("USE build")
         run_script(con, render("linked/_views.sql.j2"))
+        _comment(con)
         con.execute(f'USE "{vault_db}"')
         counts["residences"] = con.execute("SELECT count(*) FROM build.residences").fetchone()[0]
         con.execute("CHECKPOINT build")
@@ -201,6 +206,28 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
             Path(str(building) + ".wal").unlink(missing_ok=True)
         raise
     return target, counts
+
+
+def linked_model_spec() -> dict:
+    """assets/linked.yaml: what each linked table and column means."""
+    return yaml.safe_load((ASSETS_DIR / "linked.yaml").read_text(encoding="utf-8"))
+
+
+def _comment(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT ON every table and column of the snapshot being built (the current database) from
+    assets/linked.yaml, so the DuckDB CLI, DBeaver or a notebook show what each one means."""
+    spec = linked_model_spec()
+    tables = con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                         "WHERE database_name = current_database() ORDER BY table_name, column_index").fetchall()
+    statements = []
+    for table in dict.fromkeys(t for t, _ in tables):
+        if info := spec["tables"].get(table):
+            statements.append(f"COMMENT ON TABLE {sql_ident(table)} IS {sql_literal(info['description'])}")
+    for table, column in tables:
+        info = spec["tables"].get(table, {"columns": {}})
+        if meaning := info["columns"].get(column) or spec["common"].get(column):
+            statements.append(f"COMMENT ON COLUMN {sql_ident(table)}.{sql_ident(column)} IS {sql_literal(meaning)}")
+    con.execute(";\n".join(statements))
 
 
 @contextmanager

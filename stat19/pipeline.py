@@ -167,18 +167,19 @@ def _record_failure(home: Home, day: date | None, message: str) -> None:
 
 def _run(landing: Path, home: Home, through: date | None, progress: Callable[[str], None], instance,
          summary: RunSummary, products: bool | Sequence[str]) -> RunSummary:
-    from dagster import AssetKey, AssetSelection, materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from stat19 import definitions
 
-    first = date.fromisoformat(definitions.FIRST_DATE)
+    # The partitions start at the landing's first delivery (or STAT19_FIRST_DATE).
+    graph = definitions.graph(definitions.first_date(landing))
+    first = date.fromisoformat(graph.first_date)
     todo = pending_deliveries(home, landing, through)
     too_early = [d for d in todo if d < first]
     if too_early:
         raise RunFailed(
-            f"deliveries dated {too_early[0]} are before the first partition {first}; "
-            f"set STAT19_FIRST_DATE={too_early[0]} (or earlier)"
+            f"deliveries dated {too_early[0]} are before the first partition {first} (STAT19_FIRST_DATE); "
+            f"set it to {too_early[0]} or earlier, or leave it unset"
         )
     last = reference_date(landing, through)
     if last is None and not todo:
@@ -186,20 +187,20 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
         return summary
     summary.reference_date = last
 
-    by_key = {a.key: a for a in definitions.all_assets}
     resources = {"stat19": definitions.Stat19(landing=str(landing), home=str(home.root))}
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the terminal shows our own lines
 
-    def execute(what: str, selection, tags: dict | None = None, partition_key: str | None = None,
-                checks: list | None = None) -> object:
+    def execute(what: str, job: str, assets: list, checks: set | None = None, tags: dict | None = None,
+                partition_key: str | None = None) -> object:
+        """Run the named job (`daily` or `backfill`) on these assets and checks (None: the assets' own)."""
         set_printer(lambda line: progress("  " + line))
         try:
             # products take one date at a time while ingestion takes ranges; Dagster warns about the mix
             warnings.filterwarnings("ignore", message=".*varying BackfillPolicies")
-            result = materialize([*definitions.all_assets, *(checks or [])], selection=selection,
-                                 instance=instance, resources=resources, partition_key=partition_key,
-                                 tags={**(tags or {}), "stat19/trigger": "cli"}, raise_on_error=False,
-                                 run_config=quiet)
+            subset = graph.defs.resolve_job_def(job).get_subset(asset_selection=set(assets), asset_check_selection=checks)
+            result = subset.execute_in_process(instance=instance, resources=resources, partition_key=partition_key,
+                                               tags={**(tags or {}), "stat19/trigger": "cli"}, raise_on_error=False,
+                                               run_config=quiet)
         finally:
             set_printer(None)
         if not result.success:
@@ -219,8 +220,8 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
         progress(f"Loading {sum(len(v) for v in todo.values())} deliveries from {start} to {end}")
         sources = sorted({d.source for deliveries in todo.values() for d in deliveries})
         try:
-            execute(f"loading {start}..{end}",
-                    AssetSelection.assets(*[AssetKey(["vault", s]) for s in sources]),
+            chosen = [a for a in graph.ingest_assets if a.key.path[1] in sources]
+            execute(f"loading {start}..{end}", "backfill", [a.key for a in chosen], {k for a in chosen for k in a.check_keys},
                     tags={ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()})
         finally:
             summary.outcomes = _outcomes_since(home, started)
@@ -232,12 +233,11 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
     # 2. For the reference date: data-quality checks, then linkage and the products, which a blocking
     #    check withholds.
     progress(f"Checking data quality for {last}, linking, and publishing the releases for {last}")
-    wanted = [a.key for a in definitions.product_assets_
+    wanted = [a for a in graph.product_assets
               if products is True or (products and a.key.path[-1] in products)]
-    downstream = [AssetKey(["linked", "model"]), *wanted]
-    execute(f"the run for {last}",
-            AssetSelection.checks(*definitions.dq_checks) | AssetSelection.assets(*downstream),
-            partition_key=last.isoformat(), checks=definitions.dq_checks)
+    downstream = [graph.linked_model, *wanted]
+    checks = {k for c in graph.dq_checks for k in c.check_keys} | {k for a in downstream for k in a.check_keys}
+    execute(f"the run for {last}", "daily", [a.key for a in downstream], checks, partition_key=last.isoformat())
     progress("  " + describe_dq(last, _dq_statuses(home, last), home))
     # The other days loaded get their data-quality reports too (only the reference date can block).
     for day in sorted(d for d in todo if d != last):

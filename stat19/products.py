@@ -994,6 +994,10 @@ def record_release_inputs(con: duckdb.DuckDBPyConnection, product: str, referenc
                     [product, reference_date, inputs, content])
 
 
+# The blocking asset check on every product: the disclosure audit publish() runs before writing.
+AUDIT_CHECK = "disclosure_audit"
+
+
 def product_assets(
     upstream_keys: Iterable[Any],
     *,
@@ -1013,7 +1017,10 @@ def product_assets(
     from ``source_deliveries(con, R)`` (default ``last_deliveries``) and publishes it
     (``stat19.publish.publish``: audit, revisions, catalog). The home comes from the resource
     ``resource_key`` (its ``home`` attribute, a path)."""
-    from dagster import AssetKey, DailyPartitionsDefinition, MaterializeResult, asset
+    import warnings
+
+    from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, DailyPartitionsDefinition,
+                         Failure, MaterializeResult, PreviewWarning, asset)
 
     from stat19 import publish as pub
     from stat19.progress import say
@@ -1026,8 +1033,16 @@ def product_assets(
     deliveries_of = source_deliveries or last_deliveries
 
     def make(spec: ProductSpec) -> Any:
+        key = AssetKey(["published", spec.name])
+        with warnings.catch_warnings():  # partitioned check specs are a Dagster preview we opt into
+            warnings.simplefilter("ignore", PreviewWarning)
+            audit_check = AssetCheckSpec(
+                AUDIT_CHECK, asset=key, blocking=True, partitions_def=partitions_def,
+                description="The disclosure audit of the release (primary rule, every additive relation, the "
+                "LP intervals of hidden cells, derived values and flags): a failure publishes nothing.")
+
         @asset(
-            key=AssetKey(["published", spec.name]),
+            key=key,
             deps=deps,
             partitions_def=partitions_def,
             group_name=group_name,
@@ -1037,6 +1052,7 @@ def product_assets(
             retry_policy=retry_policy,
             pool=pool,
             kinds={"duckdb", "parquet"},
+            check_specs=[audit_check],
         )
         def _product(context):  # type: ignore[no-untyped-def]  # (no annotations: resolved lazily by Dagster)
             res = getattr(context.resources, resource_key)
@@ -1053,23 +1069,40 @@ def product_assets(
                 line = f"{day}  {spec.name:<21}unchanged revision {kept['revision']}: inputs unchanged, not recomputed"
                 context.log.info(line)
                 say(line)
-                return MaterializeResult(metadata={"status": "unchanged", "revision": kept["revision"],
-                                                   "path": str(target), "recomputed": False})
-            result = pub.publish(home, spec, day, df, meta, source_deliveries=deliveries)
+                yield MaterializeResult(
+                    metadata={"status": "unchanged", "revision": kept["revision"], "path": str(target),
+                              "recomputed": False},
+                    check_results=[AssetCheckResult(
+                        check_name=AUDIT_CHECK, passed=True,
+                        description=f"revision {kept['revision']} passed the audit when it was published")])
+                return
+            try:
+                result = pub.publish(home, spec, day, df, meta, source_deliveries=deliveries)
+            except pub.DisclosureAuditFailed as exc:
+                # the check fails with the finding, and the step with it: nothing was written
+                yield AssetCheckResult(check_name=AUDIT_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+                                       description=str(exc)[:2000])
+                raise Failure(description=str(exc), allow_retries=False) from exc
             with opener(home) as con:
                 record_release_inputs(con, spec.name, day, inputs, target)
             line = (f"{day}  {spec.name:<21}{result.status} revision {result.revision}: {meta['cells']:,} cells, "
                     f"{meta['disclosure']['hidden_values_total']:,} values hidden")
             context.log.info(line)
             say(line)
-            return MaterializeResult(metadata={
-                "status": result.status,
-                "revision": result.revision,
-                "path": str(result.path),
-                "cells": meta["cells"],
-                "hidden_values": meta["disclosure"]["hidden_values_total"],
-                "excluded_records": meta["excluded_records"],
-            })
+            hidden = meta["disclosure"]["hidden_values_total"]
+            yield MaterializeResult(
+                metadata={
+                    "status": result.status,
+                    "revision": result.revision,
+                    "path": str(result.path),
+                    "cells": meta["cells"],
+                    "hidden_values": hidden,
+                    "excluded_records": meta["excluded_records"],
+                },
+                check_results=[AssetCheckResult(
+                    check_name=AUDIT_CHECK, passed=True,
+                    description=f"passed: {meta['cells']:,} cells, {hidden:,} values hidden",
+                    metadata={"cells": meta["cells"], "hidden_values": hidden})])
 
         return _product
 

@@ -74,6 +74,10 @@ class PublishError(Exception):
     """A release was not published (nothing was written)."""
 
 
+class DisclosureAuditFailed(PublishError):
+    """The disclosure audit found something unprotected (the asset check disclosure_audit fails)."""
+
+
 @dataclass(frozen=True)
 class PublishResult:
     status: Literal["published", "unchanged"]
@@ -123,17 +127,18 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
         disclosure.check_release(df, disclosure_dimensions(spec, df), disclosure_measures(spec),
                                  width=DISCLOSURE_WIDTH, min_denominator=MIN_DENOMINATOR)
     except disclosure.DisclosureError as exc:
-        raise PublishError(f"{where} not published: the disclosure audit failed. {exc}") from exc
+        raise DisclosureAuditFailed(f"{where} not published: the disclosure audit failed. {exc}") from exc
     except disclosure.RelationError as exc:
-        raise PublishError(f"{where} not published: the release does not add up: {exc}") from exc
+        raise DisclosureAuditFailed(f"{where} not published: the release does not add up: {exc}") from exc
     problems = check_derived(spec, df)
     if problems:
-        raise PublishError(f"{where} not published: {len(problems)} derived value(s) break the hiding rules, "
-                           f"e.g. {problems[0]}")
+        raise DisclosureAuditFailed(f"{where} not published: {len(problems)} derived value(s) break the hiding "
+                                    f"rules, e.g. {problems[0]}")
     table = public_table(spec, df)
     problems = check_public_table(table, _measures_meta(metadata))
     if problems:
-        raise PublishError(f"{where} not published: the public table breaks the flag rules, e.g. {problems[0]}")
+        raise DisclosureAuditFailed(f"{where} not published: the public table breaks the flag rules, "
+                                    f"e.g. {problems[0]}")
 
     try:  # labels in both languages, codelists, licence, notes (stat19/portal.py)
         metadata = portal.describe_release(spec, metadata)

@@ -21,10 +21,9 @@ from typing import Any, Sequence
 
 import duckdb
 import polars as pl
-import yaml
 
-from stat19.linkage import read_linked
-from stat19.paths import ASSETS_DIR, Home
+from stat19.linkage import linked_model_spec, read_linked
+from stat19.paths import Home
 
 
 _READS = "only a SELECT, WITH, FROM, VALUES, DESCRIBE, SHOW or SUMMARIZE statement runs"
@@ -65,10 +64,6 @@ def linked(home: str | Path | Home, sql: str, params: Sequence[Any] | dict[str, 
         _lock_down(con)
         check_read_only(con, sql)
         return con.sql(sql, params=params).pl()
-
-
-def linked_model_spec() -> dict:
-    return yaml.safe_load((ASSETS_DIR / "linked.yaml").read_text(encoding="utf-8"))
 
 
 def describe(home: Home | None = None) -> str:

@@ -87,8 +87,9 @@ def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sen
 
 
 def test_the_sensor_requests_one_run_per_complete_delivery_keyed_by_its_manifest(landing):
-    from stat19.definitions import Stat19, landing_sensor
+    from stat19.definitions import Stat19, first_date, graph
 
+    landing_sensor = graph(first_date(landing)).defs.resolve_sensor_def("landing_sensor")
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, resources={"stat19": Stat19(landing=str(landing), home="unused")})
         requests = list(landing_sensor(context))
