@@ -65,6 +65,7 @@ import json
 import os
 import re
 import warnings
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -83,6 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stat19.db import install_macros, sql_ident, sql_literal, warehouse
 from stat19.faults import checkpoint
 from stat19.paths import DQ_DIR, PACKAGE_DIR, SQL_DIR, Home, write_atomically
+from stat19.progress import say
 from stat19.specs import code_systems
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from the pipeline
@@ -778,7 +780,11 @@ def _suite_check(suite: Suite, partitions_def, pool: str | None, retry_policy, r
     def _check(context):  # an AssetCheckExecutionContext (no annotation: this module defers them)
         day = _day_of(context)
         home = Home(Path(getattr(context.resources, resource_key).home)).ensure()
+        started = time.perf_counter()
         result = check_day(home, day, [suite])
+        failed = sum(c.status in ("fail", "error") for c in result.checks)
+        say(f"data quality {day} {suite.name}: {len(result.checks)} checks, {failed} failed "
+            f"({time.perf_counter() - started:.1f} s)")
         for c in result.checks:
             yield AssetCheckResult(
                 asset_key=key, check_name=c.check, passed=c.status in ("pass", "waived"), description=c.summary(),

@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import secrets
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -153,7 +154,9 @@ def link(home: Home) -> LinkageSummary:
                             "WHERE inputs_sha256 = ?", [inputs]).fetchone()
         target = home.linked / "current.duckdb"
         if built is not None and target.exists():
+            say("linkage: nothing loaded since the last snapshot, which stands")
             return LinkageSummary(built[0], built[1], json.loads(built[2]), target, unchanged=True)
+        started = time.perf_counter()
         run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
                    params={"inner_pad": inner, "outer_pad": outer})
         # free text scrubbed, vault-only columns left out: all the linked templates may read
@@ -165,8 +168,11 @@ def link(home: Home) -> LinkageSummary:
         write_atomically(home.reports / "identity_problems.csv",
                          con.sql("SELECT problem, detail, count(*) AS identifiers FROM identity_problems GROUP BY ALL ORDER BY ALL").pl().write_csv())
         problems = con.execute("SELECT count(*) FROM identity_problems").fetchone()[0]
+        say(f"linkage: identities resolved, pseudonymised and reported ({time.perf_counter() - started:.1f} s)")
         snapshot, counts = _build_snapshot(con, home)
         persons = counts.get("persons", 0)
+        say(f"linkage: snapshot of {persons:,} persons in {len(counts)} tables replaced "
+            f"({time.perf_counter() - started:.1f} s)")
         # recorded after the snapshot is in place: a crash in between only means one more rebuild
         con.execute("DELETE FROM linked_state")
         con.execute("INSERT INTO linked_state VALUES (?, ?, ?, ?)", [inputs, persons, problems, json.dumps(counts)])
