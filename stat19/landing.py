@@ -80,8 +80,12 @@ def find_deliveries(landing: Path, sources: list[str], through: date | None = No
 
 
 def printable(name: str) -> str:
-    """A file name fit for a message: bytes that are not UTF-8 shown as \\xNN escapes."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A file name fit for a message: bytes that are not UTF-8 shown as \\xNN escapes, and a lone
+    surrogate (a manifest may write "\\ud800") as \\uNNNN."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _open_regular(path: Path, limit: int) -> int:
@@ -122,6 +126,8 @@ def _manifest_entry(entry: object) -> ManifestFile:
     name, rows, sha = entry["name"], entry["rows"], entry["sha256"]
     if not isinstance(name, str) or not name or "/" in name or "\0" in name or name in (".", "..", MANIFEST):
         raise ValueError(f"file name {str(name)[:80]!r} is not a plain file name")
+    if printable(name) != name:  # a surrogate escape in the JSON: no file of the landing has that name
+        raise ValueError(f"file name {printable(name)[:80]} is not valid UTF-8")
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
         raise ValueError(f"rows of {printable(name)} is {str(rows)[:40] if isinstance(rows, (int, float)) else repr(rows)[:40]}, not a whole number of rows")
     if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha):
