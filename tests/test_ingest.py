@@ -106,6 +106,9 @@ def assert_accounts(outcome) -> None:
         (mfr_row(1, mother_kommune_nr="301"), "unknown_code", "mother_kommune_nr"),
         (mfr_row(1, stillborn=2), "unknown_code", "stillborn"),
         (mfr_row(1, gestational_age_days="forty"), "bad_value", "gestational_age_days"),
+        # a record key goes to the linked zone as it is: a person's identifier there would leak
+        (mfr_row(1, birth_id=IDS[5]), "identifier_in_key", "birth_id"),
+        (mfr_row(1, birth_id=f"{IDS[5][:6]} {IDS[5][6:]}"), "identifier_in_key", "birth_id"),
     ],
 )
 def test_a_bad_row_is_quarantined_with_its_rule_and_the_rest_loads(env, bad_row, reason, detail_mentions):
@@ -117,6 +120,11 @@ def test_a_bad_row_is_quarantined_with_its_rule_and_the_rest_loads(env, bad_row,
     assert (file, row, got_reason) == ("births.csv", 2, reason)
     assert detail_mentions in detail
     assert env.query("SELECT birth_id FROM mfr_births ORDER BY 1") == [("b0",), ("b2",)]
+
+
+def test_a_record_key_of_eleven_digits_that_is_no_identifier_loads(env):
+    mfr_delivery(env, "2026-01-05", [mfr_row(0), mfr_row(1, birth_id=break_check_digit(IDS[5]))])
+    assert env.load("mfr", "2026-01-05").rows_loaded == 2
 
 
 def test_a_stillbirth_may_lack_a_child_identifier(env):
