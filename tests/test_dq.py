@@ -431,6 +431,21 @@ def test_a_small_day_of_swapped_sex_codes_blocks_and_one_odd_row_does_not(db):
         assert (result.status, result.denominator) == (status, 1), (swapped, result.summary())
 
 
+def test_npr_changes_after_a_rejected_delivery_are_two_days_worth_not_a_jump(db):
+    """npr is cumulative: the vault keeps each delivery's changes. Yesterday's delivery rejected,
+    today's carries two days' changes (2 x 60): per day, that is the usual volume."""
+    suite = SUITES["npr"]
+    only = suite.model_copy(update={"expectations": [e for e in suite.expectations if e.name == "delivery_volume"]})
+    for yesterday_rejected, status in [(True, "pass"), (False, "fail")]:
+        prepare(db, suite, [])
+        rows = [{**CLEAN["npr_episodes"](0), "episode_id": f"h{k}-{j}", "_delivery_date": d(-k)}
+                for k in range(2 if yesterday_rejected else 1, 12) for j in range(60)]
+        rows += [{**CLEAN["npr_episodes"](0), "episode_id": f"t{j}"} for j in range(120 - N)]
+        insert(db, "npr_episodes", rows)
+        (result,) = run_dq(db, DAY, [only]).checks
+        assert result.status == status, (yesterday_rejected, result.summary())
+
+
 def test_one_bad_row_fails_a_blocking_check_with_its_figures(db):
     suite = SUITES["sysvak"]
     prepare(db, suite, [], bad=Case(PERSON))
