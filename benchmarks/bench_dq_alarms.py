@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--defect-persons", type=int, nargs="*", default=[20000], help="sizes for the defect table")
     parser.add_argument("--defects", nargs="+", choices=sorted(DEFECTS), default=sorted(DEFECTS),
                         help="the defects to inject (default: all)")
+    parser.add_argument("--first-seed", type=int, default=1000,
+                        help="seed of the first clean landing (the next ones count up), so runs split over processes differ")
     parser.add_argument("--dq-only", action="store_true", help="load + checks + linkage, without the products")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/stat19-bench-dq-alarms"))
     args = parser.parse_args()
@@ -79,7 +81,7 @@ def main() -> None:
         shutil.rmtree(base)
     print(f"\nClean landings (a block is a false alarm)\n{'persons':>9} {'seed':>5} {'outcome':>10} {'seconds':>8}  detail")
     for k, persons in enumerate(args.sizes):
-        seed = 1000 + k
+        seed = args.first_seed + k
         landing, home = args.workdir / f"clean-{k}" / "landing", args.workdir / f"clean-{k}" / "home"
         generate(landing, persons=persons, start=START, days=args.days, seed=seed)
         started = time.perf_counter()
