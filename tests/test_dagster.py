@@ -3,7 +3,6 @@ partition's own metadata, the disclosure audit as a blocking check, and no warni
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -75,19 +74,10 @@ def test_stat19_run_launches_the_named_jobs_with_each_dates_own_metadata(landing
 
 
 def test_an_unsafe_release_fails_its_blocking_disclosure_check_and_nothing_is_published(tmp_path, monkeypatch):
-    from dagster import ConfigurableResource, materialize
+    from dagster import materialize
 
     from stat19 import products
-    from test_publish import R, small_world
-
-    class Res(ConfigurableResource):
-        home: str
-
-    L = small_world()
-
-    @contextlib.contextmanager
-    def connect(home):
-        yield L.con
+    from test_publish import R, small_world_assets
 
     real = products.compute_release
 
@@ -96,9 +86,8 @@ def test_an_unsafe_release_fails_its_blocking_disclosure_check_and_nothing_is_pu
         return df.with_columns(pl.lit(False).alias("vaccinated_ever_hidden"),
                                pl.lit(False).alias("coverage_ever_pct_hidden")), meta
 
-    [asset] = [a for a in products.product_assets([AssetKey(["linked", "model"])], connect=connect,
-                                                  source_deliveries=lambda con, day: [])
-               if a.key == AssetKey(["published", "vaccine_coverage"])]
+    assets, Res = small_world_assets()
+    [asset] = [a for a in assets if a.key == AssetKey(["published", "vaccine_coverage"])]
 
     def run():
         result = materialize([asset], partition_key=R.isoformat(), resources={"stat19": Res(home=str(tmp_path))},

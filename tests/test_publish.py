@@ -251,20 +251,27 @@ def test_lp_audit_from_files_alone_catches_a_disclosed_cell(home):
 # Dagster
 
 
-def test_product_asset_publishes_its_partition(tmp_path):
-    from dagster import AssetKey, ConfigurableResource, materialize
+def small_world_assets(source_deliveries=lambda con, day: []):
+    """The product assets over small_world() and a resource for them: (assets, Res(home=...))."""
+    from dagster import AssetKey, ConfigurableResource
 
     class Res(ConfigurableResource):
         home: str
 
-    L = small_world()
+    world = small_world()
 
     @contextlib.contextmanager
     def connect(home):
-        yield L.con
+        yield world.con
 
-    assets = product_assets([AssetKey(["linked", "snapshot"])], connect=connect,
-                            source_deliveries=lambda con, day: [{"source": "freg", "last_delivery_date": day}])
+    return product_assets([AssetKey(["linked", "snapshot"])], connect=connect,
+                          source_deliveries=source_deliveries), Res
+
+
+def test_product_asset_publishes_its_partition(tmp_path):
+    from dagster import AssetKey, materialize
+
+    assets, Res = small_world_assets(lambda con, day: [{"source": "freg", "last_delivery_date": day}])
     assert sorted(a.key.to_user_string() for a in assets) == sorted(f"published/{n}" for n in product_specs())
     chosen = [a for a in assets if a.key == AssetKey(["published", "sari_weekly"])]
     result = materialize(chosen, partition_key=R.isoformat(), resources={"stat19": Res(home=str(tmp_path))})
