@@ -59,6 +59,22 @@ def test_only_what_changed_is_recomputed(tmp_path: Path, capsys):
     assert "linked snapshot unchanged" not in out and "not recomputed" not in out
     assert linked(Home(home), "SELECT count(*) AS n FROM vaccinations")["n"][0] == 4
 
+    # 4. --product: a name not in assets/products/ is a usage error and changes nothing ...
+    before = files_and_times(home)
+    assert main([*run, "--product", "sari_weekly", "--product", "no_such_product"]) == 2
+    assert "no product named no_such_product" in capsys.readouterr().err
+    assert files_and_times(home) == before
+    # ... and a new day with one product named publishes that one; the others keep their last
+    # releases, byte for byte and untouched
+    write_delivery(landing, "sysvak", "2026-01-08", {"a.jsonl": (jsonl_bytes([vacc(5)]), 1)})
+    assert main([*run, "--product", "sari_weekly"]) == 0
+    after = files_and_times(home)
+    new = {p for p in after if "/2026-01-08/" in p}
+    assert new and all(p.startswith("published/sari_weekly/") for p in new)
+    for p, (content, mtime) in before.items():
+        if p.startswith("published/") and f"/{R}/" in p and not p.startswith("published/sari_weekly/"):
+            assert after[p] == (content, mtime), p
+
 
 def test_the_code_digest_follows_every_file_of_specs_and_sql(tmp_path, monkeypatch):
     sql = tmp_path / "sql"
