@@ -447,6 +447,25 @@ def test_npr_changes_after_a_rejected_delivery_are_two_days_worth_not_a_jump(db)
         assert result.status == status, (yesterday_rejected, result.summary())
 
 
+def test_a_weekly_rhythm_in_the_history_is_not_a_volume_alarm_but_half_a_delivery_is(db):
+    """Large counts with a weekend dip (a hospital's): median and MAD see only the weekdays, so a
+    weekend-sized day (0.8 x the median, the 1,000,000-person benchmark's false block) would be
+    far outside Poisson limits. The day-to-day steps of the history widen them; the same day
+    against a flat history, and half a delivery against the rhythm, still block."""
+    suite = SUITES["sysvak"]
+    only = suite.model_copy(update={"expectations": [e for e in suite.expectations if e.name == "delivery_volume"]})
+    rhythm = (1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.8)  # Monday first
+    for weekly, today, status in [(True, 0.8, "pass"), (False, 0.8, "fail"), (True, 0.5, "fail")]:
+        prepare(db, suite, [])
+        for k in range(14, 0, -1):
+            n = round(15_000 * (rhythm[d(-k).weekday()] if weekly else 1.0))
+            db.execute("INSERT INTO delivery_log VALUES ('sysvak', ?, 'loaded', ?, ?, 0, 0, '', 'sha', ?)",
+                       [d(-k), n, n, TS - timedelta(days=k)])
+        log_today("sysvak", round(15_000 * today))(db)
+        (result,) = run_dq(db, DAY, [only]).checks
+        assert result.status == status, (weekly, today, result.summary(), result.details)
+
+
 def test_one_bad_row_fails_a_blocking_check_with_its_figures(db):
     suite = SUITES["sysvak"]
     prepare(db, suite, [], bad=Case(PERSON))
