@@ -113,8 +113,14 @@ def test_a_kill_at_every_phase_then_a_rerun_ends_in_the_uninterrupted_releases(w
         for k, v in previous.items():
             if k.startswith("published/") and "catalog" not in k:
                 assert now.get(k) == v, (phase, k)
-        assert now["linked/persons"] == previous["linked/persons"] or phase in ("publish:sari_weekly",
-                                                                             "product:msis_cases_weekly"), phase
+        # the snapshot opens and is whole: every table as before the run, or every table as the
+        # uninterrupted run left it (once the swap is done), never a mix
+        linked_now = {k: v for k, v in now.items() if k.startswith("linked/")}
+        linked_before = {k: v for k, v in previous.items() if k.startswith("linked/")}
+        linked_after = {k: v for k, v in want.items() if k.startswith("linked/")}
+        assert linked_now in (linked_before, linked_after), phase
+        if phase in ("load:sysvak", "dq", "link"):  # killed before the swap
+            assert linked_now == linked_before, phase
     # and once from outside, at whatever moment the run has reached after the checks started
     proc = cli(landing, home, wait=False)
     assert proc.stdout is not None
@@ -174,7 +180,7 @@ def test_withheld_deliveries_of_every_kind_load_late_and_reach_the_uninterrupted
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     rows = {(r["source"], r["delivery_date"]): r for r in _rows(home)}
     for source in LATE:
-        assert rows[(source, late_day)]["status"] in ("loaded", "rejected"), source
+        assert rows[(source, late_day)]["status"] == "loaded", source  # a landing without faults
     # the releases of the last day now hold what an uninterrupted run published (as revision 2)
     got = state(home)
     for k, v in want.items():
