@@ -109,6 +109,8 @@ def assert_accounts(outcome) -> None:
         # a record key goes to the linked zone as it is: a person's identifier there would leak
         (mfr_row(1, birth_id=IDS[5]), "identifier_in_key", "birth_id"),
         (mfr_row(1, birth_id=f"{IDS[5][:6]} {IDS[5][6:]}"), "identifier_in_key", "birth_id"),
+        (mfr_row(1, birth_id=f"{IDS[5][:6]}\u00a0{IDS[5][6:]}"), "identifier_in_key", "birth_id"),  # no-break space
+        (mfr_row(1, birth_id=f"{IDS[5][:6]}\u2013{IDS[5][6:]}"), "identifier_in_key", "birth_id"),  # en dash
     ],
 )
 def test_a_bad_row_is_quarantined_with_its_rule_and_the_rest_loads(env, bad_row, reason, detail_mentions):

@@ -7,7 +7,15 @@
 -- date, 10 digits) stay. Set-based, no UDF: the text is split around its tokens and put back
 -- together with the masked ones replaced.
 --
--- Public: s19_scrub(text) VARCHAR (NULL stays NULL), s19_scrub_list(list) VARCHAR[].
+-- Public: s19_scrub(text) VARCHAR (NULL stays NULL), s19_scrub_list(list) VARCHAR[],
+-- s19_strip_separators(text) VARCHAR.
+
+-- The separators that may stand between the digits of one identifier. The record-key rule
+-- (identifier_in_key, sql/ingest/check.sql.j2) strips the same ones, so a key the scrubber would
+-- mask is also a key ingest refuses. (Built into constant patterns: DuckDB folds them.)
+CREATE OR REPLACE MACRO s19__separator() AS '[\s.\-\x{00A0}\x{2013}\x{2014}]';
+CREATE OR REPLACE MACRO s19__token() AS '[0-9](?:' || s19__separator() || '{0,3}[0-9])*';
+CREATE OR REPLACE MACRO s19_strip_separators(text) AS regexp_replace(text, s19__separator(), '', 'g');
 
 -- True when some 11-digit window of the digit string d is a valid identifier. The windows are
 -- made BIGINTs first: inside a lambda DuckDB does not share repeated subexpressions, so the
@@ -28,9 +36,8 @@ CREATE OR REPLACE MACRO s19__rejoin(pieces, tokens) AS
 
 -- The quick test first skips the work for text without 11 digits close together.
 CREATE OR REPLACE MACRO s19_scrub(text) AS
-    CASE WHEN regexp_matches(text, '[0-9](?:[\s.\-\x{00A0}\x{2013}\x{2014}]{0,3}[0-9]){10}') THEN
-        s19__rejoin(string_split_regex(text, '[0-9](?:[\s.\-\x{00A0}\x{2013}\x{2014}]{0,3}[0-9])*'),
-                    regexp_extract_all(text, '[0-9](?:[\s.\-\x{00A0}\x{2013}\x{2014}]{0,3}[0-9])*'))
+    CASE WHEN regexp_matches(text, '[0-9](?:' || s19__separator() || '{0,3}[0-9]){10}') THEN
+        s19__rejoin(string_split_regex(text, s19__token()), regexp_extract_all(text, s19__token()))
     ELSE text END;
 
 CREATE OR REPLACE MACRO s19_scrub_list(list) AS list_transform(list, lambda x: s19_scrub(x));
