@@ -75,6 +75,16 @@ def test_a_valid_identifier_in_text_is_masked(con, data, before, after):
     assert scrub(con, before + token + after) == before + "[fnr]" + after
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_record_key_the_scrubber_masks_is_one_the_record_key_rule_refuses(con, data):
+    """identifier_in_key (sql/ingest/check.sql.j2) strips the scrubber's separators: no key with
+    an identifier written in any way the scrubber knows reaches the linked zone unmasked."""
+    key = data.draw(separated(data.draw(valid_ids())))
+    masked, refused = con.execute("SELECT s19_scrub(?), s19_id_valid(s19_strip_separators(?))", [key, key]).fetchone()
+    assert (masked, refused) == ("[fnr]", True), key
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), before=FILLER, after=FILLER)
 def test_a_wrong_check_digit_is_not_masked(con, data, before, after):
@@ -203,9 +213,12 @@ def _plant_value(value, column_type: str, token: str):
     return f"{value or ''} ref {token}"
 
 
-def plant(landing: Path, seed: int = 7) -> dict[tuple[str, str], int]:
+def plant(landing: Path, seed: int = 7) -> tuple[dict[tuple[str, str], set[str]], dict[str, int]]:
     """Write a valid identifier (random kind, model and separators) into every third row of every
-    free-text column of every delivered file; returns the identifiers planted per source and column."""
+    free-text column of every delivered file, and in place of about one record key in five (the
+    same record gets the same one in every delivery, as a register would send it); returns the
+    identifiers planted per source and column (keys under (source, "<key>")) and the rows whose
+    key was replaced, per source."""
     rng = np.random.default_rng(seed)
     planted: dict[tuple[str, str], set[str]] = {}
     # the planted identifiers, drawn up front: every kind, both check-digit models
@@ -220,6 +233,8 @@ def plant(landing: Path, seed: int = 7) -> dict[tuple[str, str], int]:
         seps = rng.choice(np.array(SEPARATORS), 10)
         return fnr, fnr[0] + "".join(s + d for s, d in zip(seps, fnr[1:]))
 
+    as_key: dict[str, tuple[str, str]] = {}  # original record key -> its planted identifier
+    keys_replaced: dict[str, int] = {}
     for spec in source_specs().values():
         for manifest_path in sorted((landing / spec.name).glob("*/_manifest.json")):
             manifest = json.loads(manifest_path.read_text())
@@ -227,7 +242,8 @@ def plant(landing: Path, seed: int = 7) -> dict[tuple[str, str], int]:
                 path = manifest_path.parent / entry["name"]
                 table = spec.table_for(path.name)
                 columns = [c for c in table.columns if c.free_text] if table else []
-                if not columns:
+                keys = [c for c in table.columns if c.record_id] if table else []
+                if not columns and not keys:
                     continue
                 rows = _read(spec, path)
                 if not rows:
@@ -238,10 +254,16 @@ def plant(landing: Path, seed: int = 7) -> dict[tuple[str, str], int]:
                             fnr, text = token()
                             row[c.name] = _plant_value(row[c.name], c.type, text)
                             planted.setdefault((spec.name, c.name), set()).add(fnr)
+                    for c in keys:
+                        original = str(row[c.name])
+                        if int(hashlib.sha256(original.encode()).hexdigest(), 16) % 5 == 1:
+                            fnr, row[c.name] = as_key.setdefault(original, token())
+                            planted.setdefault((spec.name, "<key>"), set()).add(fnr)
+                            keys_replaced[spec.name] = keys_replaced.get(spec.name, 0) + 1
                 _write(spec, path, rows)
                 entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
             manifest_path.write_text(json.dumps(manifest))
-    return planted
+    return planted, keys_replaced
 
 
 def _read(spec, path: Path) -> list[dict]:
@@ -271,12 +293,19 @@ def test_planted_identifiers_never_leave_the_vault(tmp_path):
     # (3000 persons over 12 days: enough for a few deaths, whose place_of_death is free text)
     assert main(["synth", "--persons", "3000", "--start", "2026-01-05", "--days", "12", "--out", str(landing),
                  "--seed", "8", "--error-rate", "0", "--no-delivery-faults"]) == 0
-    planted_by_column = plant(landing)
+    planted_by_column, keys_replaced = plant(landing)
     free_text = {(s.name, c.name) for s in source_specs().values() for t in s.tables for c in t.columns if c.free_text}
-    assert set(planted_by_column) == free_text  # every free-text column of every source got some
+    # every free-text column of every source got some, and the record keys of every source with
+    # more than a few rows (3,000 persons bring no birth and two msis cases in 12 days)
+    assert set(planted_by_column) - {(s, "<key>") for s in keys_replaced} == free_text
+    assert {"sysvak", "msis_lab", "npr", "kpr", "lmr"} <= set(keys_replaced)
     planted = set().union(*planted_by_column.values())
     assert len(planted) > 1000
     assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
+    # A record key holding an identifier is quarantined, every one (the key would pass unchanged)
+    quarantine = pl.read_csv(home / "reports" / "quarantine.csv")
+    refused = quarantine.filter(pl.col("reason") == "identifier_in_key").group_by("source").agg(pl.col("rows").sum())
+    assert dict(refused.iter_rows()) == keys_replaced
 
     # The scan finds them where they may be: the vault keeps the delivered text as it came.
     vault = home / "vault" / "warehouse.duckdb"
