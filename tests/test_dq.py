@@ -432,19 +432,25 @@ def test_a_small_day_of_swapped_sex_codes_blocks_and_one_odd_row_does_not(db):
         assert (result.status, result.denominator) == (status, 1), (swapped, result.summary())
 
 
-def test_npr_changes_after_a_rejected_delivery_are_two_days_worth_not_a_jump(db):
+def test_npr_changes_after_a_rejected_delivery_are_one_to_two_days_worth_not_a_jump(db):
     """npr is cumulative: the vault keeps each delivery's changes. Yesterday's delivery rejected,
-    today's carries two days' changes (2 x 60): per day, that is the usual volume."""
+    today's carries two days' changes: between one day's worth (a record changed on both days is
+    one change; on the 1,000,000-person benchmark two days were 1.64 x one day's, which a test
+    expecting exactly 2 x blocked) and two days' worth. Below one day's, or a jump beyond two,
+    still blocks."""
     suite = SUITES["npr"]
     only = suite.model_copy(update={"expectations": [e for e in suite.expectations if e.name == "delivery_volume"]})
-    for yesterday_rejected, status in [(True, "pass"), (False, "fail")]:
+    per_day = 600
+    for yesterday_rejected, today, status in [(True, 1200, "pass"), (True, 980, "pass"), (True, 700, "pass"),
+                                              (True, 300, "fail"), (True, 2400, "fail"),
+                                              (False, 600, "pass"), (False, 1200, "fail")]:
         prepare(db, suite, [])
         rows = [{**CLEAN["npr_episodes"](0), "episode_id": f"h{k}-{j}", "_delivery_date": d(-k)}
-                for k in range(2 if yesterday_rejected else 1, 12) for j in range(60)]
-        rows += [{**CLEAN["npr_episodes"](0), "episode_id": f"t{j}"} for j in range(120 - N)]
+                for k in range(2 if yesterday_rejected else 1, 12) for j in range(per_day)]
+        rows += [{**CLEAN["npr_episodes"](0), "episode_id": f"t{j}"} for j in range(today - N)]
         insert(db, "npr_episodes", rows)
         (result,) = run_dq(db, DAY, [only]).checks
-        assert result.status == status, (yesterday_rejected, result.summary())
+        assert result.status == status, (yesterday_rejected, today, result.summary(), result.details)
 
 
 def test_a_weekly_rhythm_in_the_history_is_not_a_volume_alarm_but_half_a_delivery_is(db):
