@@ -18,7 +18,7 @@ from typing import Iterator
 import duckdb
 import jinja2
 
-from stat19.paths import SQL_DIR, Home
+from stat19.paths import Home, spec_dirs, spec_files
 
 MEMORY_LIMIT = os.environ.get("STAT19_DUCKDB_MEMORY", "8GB")
 # How long to wait for the vault while another process (a Dagster UI run) holds it.
@@ -38,7 +38,7 @@ def sql_ident(name: str) -> str:
 @cache
 def _templates() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(SQL_DIR),
+        loader=jinja2.FileSystemLoader(spec_dirs("sql")),  # the repository's first
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -74,7 +74,7 @@ def _only_comments(s: str) -> bool:
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """The SQL macros every Stat19 query may use (identifier checks, ...), as TEMP macros: they
     belong to the connection, so read-only databases work and no database file depends on them."""
-    for path in sorted((SQL_DIR / "macros").glob("*.sql")):
+    for path in spec_files("*.sql", "sql", "macros"):
         sql = re.sub(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?MACRO", "CREATE OR REPLACE TEMP MACRO",
                      path.read_text(encoding="utf-8"), flags=re.IGNORECASE)
         con.execute(sql)

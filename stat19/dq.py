@@ -83,7 +83,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stat19.db import install_macros, sql_ident, sql_literal, warehouse
 from stat19.faults import checkpoint
-from stat19.paths import DQ_DIR, PACKAGE_DIR, SQL_DIR, Home, write_atomically
+from stat19.paths import PACKAGE_DIR, Home, spec_dirs, spec_files, write_atomically
 from stat19.progress import say
 from stat19.specs import code_systems
 
@@ -195,8 +195,8 @@ def load_suite(path: Path) -> Suite:
 
 
 @cache
-def _load_dir(directory: Path) -> dict[str, Suite]:
-    suites = {p.stem: load_suite(p) for p in sorted(directory.glob("*.yaml"))}
+def _load(paths: tuple[Path, ...]) -> dict[str, Suite]:
+    suites = {p.stem: load_suite(p) for p in paths}
     seen: dict[tuple[str, str], str] = {}
     for s in suites.values():
         for e in s.expectations:
@@ -207,8 +207,10 @@ def _load_dir(directory: Path) -> dict[str, Suite]:
 
 
 def load_suites(directory: Path | None = None) -> dict[str, Suite]:
-    """Every suite in dq_checks/ (or `directory`), by name."""
-    return _load_dir(Path(directory or DQ_DIR).resolve())
+    """Every suite in dq_checks/ of every spec root (or in `directory`), by name."""
+    if directory is not None:
+        return _load(tuple(sorted(Path(directory).resolve().glob("*.yaml"))))
+    return _load(tuple(spec_files("*.yaml", "dq_checks")))
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -310,7 +312,7 @@ class DQResult:
 
 @cache
 def _sql_env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(SQL_DIR / "dq"), undefined=jinja2.StrictUndefined,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(spec_dirs("sql", "dq")), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["lit"], env.filters["q"] = sql_literal, sql_ident
     return env

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import duckdb
 
-from stat19.paths import ASSETS_DIR, DQ_DIR, PACKAGE_DIR, SQL_DIR
+from stat19.paths import ASSETS_DIR, DQ_DIR, PACKAGE_DIR, SQL_DIR, spec_roots
 
 
 @lru_cache(maxsize=1)
 def code_digest() -> str:
-    """sha256 over every file (name and content) of the package, the specs, SQL and suites."""
+    """sha256 over every file (name and content) of the package, the specs, SQL and suites, and
+    of every further spec directory (STAT19_SPEC_PATH)."""
     h = hashlib.sha256()
-    for root in (PACKAGE_DIR, ASSETS_DIR, SQL_DIR, DQ_DIR):
+    extra = [d for root in spec_roots()[1:] for d in (root / "assets", root / "sql", root / "dq_checks") if d.is_dir()]
+    for root in (PACKAGE_DIR, ASSETS_DIR, SQL_DIR, DQ_DIR, *extra):
         for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             h.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())

@@ -32,7 +32,7 @@ from stat19.db import configure, render, run_script, sql_ident, sql_literal, war
 from stat19.faults import checkpoint
 from stat19.ingest import ensure_schema
 from stat19.inputs import code_digest, deliveries_digest, fingerprint
-from stat19.paths import ASSETS_DIR, SQL_DIR, Home, write_atomically
+from stat19.paths import Home, each_spec_file, spec_files, write_atomically
 from stat19.progress import say
 from stat19.reference import install_reference_tables
 from stat19.specs import source_specs
@@ -122,7 +122,7 @@ def absent_by_rule() -> dict[tuple[str, str], str]:
 
 def linked_templates() -> list[str]:
     """The linked tables, one template each (files starting with '_' are shared pieces)."""
-    return sorted(p.name.removesuffix(".sql.j2") for p in (SQL_DIR / "linked").glob("*.sql.j2") if not p.name.startswith("_"))
+    return [p.name.removesuffix(".sql.j2") for p in spec_files("*.sql.j2", "sql", "linked") if not p.name.startswith("_")]
 
 
 def link(home: Home) -> LinkageSummary:
@@ -216,7 +216,17 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
 
 def linked_model_spec() -> dict:
     """assets/linked.yaml: what each linked table and column means."""
-    return yaml.safe_load((ASSETS_DIR / "linked.yaml").read_text(encoding="utf-8"))
+    model: dict = {}
+    for path in each_spec_file("assets", "linked.yaml"):  # a spec directory adds its tables
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not model:
+            model = doc
+            continue
+        for name, table in (doc.get("tables") or {}).items():
+            if name in model["tables"]:
+                raise ValueError(f"{path}: linked table {name!r} is described already")
+            model["tables"][name] = table
+    return model
 
 
 def _comment(con: duckdb.DuckDBPyConnection) -> None:

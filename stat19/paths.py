@@ -1,4 +1,5 @@
-"""Where things live: the project's specs and SQL, and the zones of a Stat19 home."""
+"""Where things live: the project's specs and SQL (and further spec directories), and the zones
+of a Stat19 home."""
 
 from __future__ import annotations
 
@@ -14,6 +15,42 @@ ASSETS_DIR = PROJECT_DIR / "assets"
 SQL_DIR = PROJECT_DIR / "sql"
 DQ_DIR = PROJECT_DIR / "dq_checks"
 REFERENCE_DIR = PACKAGE_DIR / "reference"
+SPEC_PATH_VARIABLE = "STAT19_SPEC_PATH"
+
+
+def spec_roots() -> list[Path]:
+    """Where specs, SQL and suites are read from: the repository first, then every directory
+    named in STAT19_SPEC_PATH (separated by ``os.pathsep``), each laid out like the repository
+    (``assets/``, ``sql/``, ``dq_checks/``). A crisis team adds a register or a product in its
+    own directory without touching the repository."""
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
+    missing = [str(p) for p in extra if not p.is_dir()]
+    if missing:
+        raise ValueError(f"{SPEC_PATH_VARIABLE} names directories that do not exist: {', '.join(missing)}")
+    return [PROJECT_DIR, *[p for p in extra if p != PROJECT_DIR]]
+
+
+def spec_dirs(*parts: str) -> list[Path]:
+    """The directory ``parts`` (e.g. "sql", "linked") of every spec root that has it."""
+    return [d for root in spec_roots() if (d := root.joinpath(*parts)).is_dir()]
+
+
+def each_spec_file(*parts: str) -> list[Path]:
+    """The file ``parts`` (e.g. "assets", "linked.yaml") of every spec root that has it, the
+    repository's first: files that spec directories extend (their callers merge them)."""
+    return [f for root in spec_roots() if (f := root.joinpath(*parts)).is_file()]
+
+
+def spec_files(pattern: str, *parts: str) -> list[Path]:
+    """The files matching ``pattern`` in the directory ``parts`` of every spec root, by name.
+    A name found in two roots is an error: a spec directory adds, it never replaces silently."""
+    found: dict[str, Path] = {}
+    for d in spec_dirs(*parts):
+        for path in sorted(d.glob(pattern)):
+            if path.name in found:
+                raise ValueError(f"{path} and {found[path.name]} both define {'/'.join(parts)}/{path.name}")
+            found[path.name] = path
+    return [found[name] for name in sorted(found)]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from stat19.paths import ASSETS_DIR
+from stat19.paths import ASSETS_DIR, spec_files
 from stat19.products import GEO_COLUMNS, TOTAL, ProductSpec, geo_parent
 
 LANGUAGES = ("en", "nb")
@@ -50,7 +50,7 @@ def settings() -> dict[str, Any]:
 def codelists() -> dict[str, dict[str, Any]]:
     """The shared codelists by id (assets/codelists/<id>.yaml)."""
     out = {}
-    for path in sorted((ASSETS_DIR / "codelists").glob("*.yaml")):
+    for path in spec_files("*.yaml", "assets", "codelists"):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         if doc.get("id") != path.stem:
             raise ValueError(f"{path.name}: id {doc.get('id')!r} must be the file name")

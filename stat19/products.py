@@ -53,7 +53,7 @@ from stat19 import disclosure
 from stat19.db import render, run_script, sql_literal
 from stat19.faults import checkpoint
 from stat19.inputs import fingerprint
-from stat19.paths import ASSETS_DIR, SQL_DIR, Home
+from stat19.paths import Home, spec_dirs, spec_files
 
 GEO_COLUMNS = ["geo_level", "geo_code", "geo_name"]
 NATIONAL_CODE = "NO"
@@ -416,15 +416,16 @@ def load_product_spec(path: Path) -> ProductSpec:
         raise ValueError(f"invalid product spec {path}: {exc}") from exc
     if spec.name != path.stem:
         raise ValueError(f"invalid product spec {path}: name {spec.name!r} must equal the file name")
-    if not (SQL_DIR / spec.template).is_file():
-        raise ValueError(f"invalid product spec {path}: its SQL {SQL_DIR / spec.template} does not exist")
+    if not any((d / spec.template).is_file() for d in spec_dirs("sql")):
+        raise ValueError(f"invalid product spec {path}: its SQL sql/{spec.template} does not exist "
+                         f"(looked in {', '.join(str(d) for d in spec_dirs('sql'))})")
     return spec
 
 
 @cache
 def product_specs() -> dict[str, ProductSpec]:
     """Every product spec in assets/products, by name."""
-    return {p.stem: load_product_spec(p) for p in sorted((ASSETS_DIR / "products").glob("*.yaml"))}
+    return {p.stem: load_product_spec(p) for p in spec_files("*.yaml", "assets", "products")}
 
 
 def get_product(product: ProductSpec | str) -> ProductSpec:

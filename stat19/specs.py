@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stat19.paths import ASSETS_DIR
+from stat19.paths import each_spec_file, spec_files
 
 ColumnType = Literal["string", "person_id", "date", "timestamp", "integer", "double", "boolean", "string_list"]
 DeliveryKind = Literal["incremental", "cumulative", "snapshot_plus_changes"]
@@ -163,8 +163,15 @@ def _check_text_kind(c: Column, where: str) -> None:
 
 @cache
 def code_systems() -> dict[str, str]:
-    """Code system name -> regular expression, from assets/code_systems.yaml."""
-    return yaml.safe_load((ASSETS_DIR / "code_systems.yaml").read_text(encoding="utf-8"))
+    """Code system name -> regular expression, from assets/code_systems.yaml of every spec root
+    (a spec directory may add code systems, not redefine one)."""
+    systems: dict[str, str] = {}
+    for path in each_spec_file("assets", "code_systems.yaml"):
+        for name, pattern in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            if name in systems:
+                raise ValueError(f"{path}: code system {name!r} is defined already")
+            systems[name] = pattern
+    return systems
 
 
 def load_source_spec(path: Path) -> SourceSpec:
@@ -179,5 +186,6 @@ def load_source_spec(path: Path) -> SourceSpec:
 
 @cache
 def source_specs() -> dict[str, SourceSpec]:
-    """Every source spec in assets/sources, by source name (the landing folder name)."""
-    return {p.stem: load_source_spec(p) for p in sorted((ASSETS_DIR / "sources").glob("*.yaml"))}
+    """Every source spec in assets/sources (of every spec root), by source name (the landing
+    folder name)."""
+    return {p.stem: load_source_spec(p) for p in spec_files("*.yaml", "assets", "sources")}

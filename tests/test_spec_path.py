@@ -1,0 +1,143 @@
+"""A crisis register and its product added from a spec directory only (STAT19_SPEC_PATH): the
+intensive-care register of tests/crisis_register/ loads with the landing protocol, links, passes
+its checks, and icu_weekly is published under disclosure control and audited, through
+`stat19 run` in a fresh process, and no file of the repository changes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from kit import csv_bytes, write_delivery
+from stat19.cli import main
+from stat19.paths import PROJECT_DIR, spec_files, spec_roots
+
+CRISIS = Path(__file__).parent / "crisis_register"
+START, DAYS = date(2026, 1, 5), 10
+LAST = START + timedelta(days=DAYS - 1)
+KEY = "spec path test key, not a secret, 32 bytes or more"
+ICU_HEADER = ["stay_id", "fnr", "hospital", "icu_admission", "icu_discharge", "invasive_ventilation",
+              "main_diagnosis", "updated_at"]
+
+
+def repository_state() -> str:
+    """What git sees of the repository's files (empty when it is not a git checkout)."""
+    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else ""
+
+
+def icu_deliveries(landing: Path, fnrs: list[str], seed: int = 5) -> list[dict]:
+    """A few ICU stays a day for persons the Folkeregister knows; a stay is delivered again with
+    its discharge two days after admission (a new version). Returns every stay's last version."""
+    rng = np.random.default_rng(seed)
+    stays: dict[str, dict] = {}
+    for k in range(DAYS):
+        day = START + timedelta(days=k)
+        rows = []
+        for j in range(int(rng.integers(3, 7))):
+            stay = {"stay_id": f"icu-{k}-{j}", "fnr": str(rng.choice(fnrs)), "hospital": "Haukeland",
+                    "icu_admission": f"{day - timedelta(days=1)}T{int(rng.integers(0, 23)):02d}:15:00+01:00",
+                    "icu_discharge": "", "invasive_ventilation": str(int(rng.random() < 0.3)),
+                    "main_diagnosis": str(rng.choice(["U071", "J189", "J960", "I219"])),
+                    "updated_at": f"{day}T06:00:00+01:00"}
+            stays[stay["stay_id"]] = stay
+            rows.append(stay)
+        for stay in list(stays.values()):  # discharged two days after admission
+            admitted = date.fromisoformat(stay["icu_admission"][:10])
+            if stay["icu_discharge"] == "" and admitted == day - timedelta(days=3):
+                stay = {**stay, "icu_discharge": f"{day - timedelta(days=1)}T10:00:00+01:00",
+                        "updated_at": f"{day}T07:00:00+01:00"}
+                stays[stay["stay_id"]] = stay
+                rows.append(stay)
+        write_delivery(landing, "icu", day,
+                       {"stays.csv": (csv_bytes(ICU_HEADER, [[r[c] for c in ICU_HEADER] for r in rows]), len(rows))})
+    return list(stays.values())
+
+
+@pytest.fixture(scope="module")
+def crisis(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crisis")
+    specs, landing, home = root / "specs", root / "landing", root / "home"
+    shutil.copytree(CRISIS, specs)  # the team's own directory, outside the repository
+    os.environ.setdefault("STAT19_PSEUDONYM_KEY", KEY)
+    assert main(["synth", "--persons", "800", "--start", str(START), "--days", str(DAYS), "--out", str(landing),
+                 "--seed", "31", "--no-delivery-faults"]) == 0
+    persons = pl.read_csv(landing / "freg" / str(START) / "persons.csv", separator=";", infer_schema=False)
+    stays = icu_deliveries(landing, persons.filter(pl.col("status") == "bosatt")["fnr"].to_list())
+    before = repository_state()
+    env = {**os.environ, "STAT19_PSEUDONYM_KEY": KEY, "STAT19_SPEC_PATH": str(specs)}
+    done = subprocess.run([sys.executable, "-c", "import sys; from stat19.cli import main; sys.exit(main())", "run",
+                           "--landing", str(landing), "--home", str(home), "--product", "icu_weekly"],
+                          env=env, capture_output=True, text=True, timeout=1800)
+    return landing, home, stays, done, before, env
+
+
+def test_the_crisis_register_loads_links_passes_its_checks_and_its_product_is_published(crisis):
+    landing, home, stays, done, before, env = crisis
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    # loaded with the landing protocol, every row accounted for
+    with (home / "reports" / "deliveries.csv").open(newline="") as f:
+        icu = [r for r in csv.DictReader(f) if r["source"] == "icu"]
+    assert [r["delivery_date"] for r in icu] == [str(START + timedelta(days=k)) for k in range(DAYS)]
+    assert all(r["status"] == "loaded" and r["rows_quarantined"] == "0" for r in icu), icu
+
+    # linked: pseudonymised, the latest version of each stay, no identifier column
+    with duckdb.connect(str(home / "linked" / "current.duckdb"), read_only=True) as con:
+        columns = [c for (c,) in con.execute("SELECT column_name FROM information_schema.columns "
+                                             "WHERE table_name = 'icu_stays'").fetchall()]
+        current = con.execute("SELECT count(*), count(pid), count(icu_discharge) FROM icu_stays "
+                              "WHERE _known_to IS NULL").fetchone()
+    assert "fnr" not in columns and "pid" in columns
+    assert current == (len(stays), len(stays), sum(s["icu_discharge"] != "" for s in stays))
+
+    # its checks ran on the last day and passed
+    report = json.loads((home / "reports" / "dq" / f"{LAST}.json").read_text())
+    text = json.dumps(report)
+    for check in ("stay_id_present", "person_present", "admission_present"):
+        assert check in text, check
+    assert json.loads((home / "reports" / "status.json").read_text())["status"] == "ok"
+
+    # the product is published under disclosure control: its audit passed, the admissions add up
+    release = home / "published" / "icu_weekly" / str(LAST)
+    meta = json.loads((release / "metadata.json").read_text())
+    assert meta["disclosure"]["hidden_cells"]["admissions"] > 0  # small counts of a small population
+    audited = subprocess.run([sys.executable, "-c", "import sys; from stat19.cli import main; sys.exit(main())",
+                              "audit", "--home", str(home)], env=env, capture_output=True, text=True, timeout=600)
+    assert audited.returncode == 0 and " 0 findings" in audited.stdout, audited.stdout + audited.stderr
+    data = pl.read_csv(release / "data.csv", infer_schema_length=0)
+    national = data.filter((pl.col("geo_code") == "NO") & (pl.col("age_group") == "total") & (pl.col("sex") == "total"))
+    admitted = pl.DataFrame({"day": [date.fromisoformat(s["icu_admission"][:10]) for s in stays]}).with_columns(
+        iso_week=pl.col("day").dt.strftime("%G-W%V"))
+    expected = dict(admitted.group_by("iso_week").len().iter_rows())
+    shown = {r["iso_week"]: int(r["admissions"]) for r in national.iter_rows(named=True) if r["admissions"] not in ("", None)}
+    assert shown and all(shown[w] == expected.get(w, 0) for w in shown), (shown, expected)
+
+    # nothing of the repository changed, and the repository alone knows no icu
+    assert repository_state() == before
+    assert not [p for p in spec_files("*.yaml", "assets", "sources") if p.stem == "icu"]
+
+
+def test_a_spec_directory_adds_and_never_replaces(tmp_path, monkeypatch):
+    clash = tmp_path / "assets" / "sources"
+    clash.mkdir(parents=True)
+    (clash / "daar.yaml").write_text("name: daar\n")
+    monkeypatch.setenv("STAT19_SPEC_PATH", str(tmp_path))
+    assert spec_roots()[-1] == tmp_path.resolve()
+    with pytest.raises(ValueError, match="both define assets/sources/daar.yaml"):
+        spec_files("*.yaml", "assets", "sources")
+    monkeypatch.setenv("STAT19_SPEC_PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="do not exist"):
+        spec_roots()
