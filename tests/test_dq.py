@@ -455,8 +455,7 @@ def test_npr_changes_after_a_rejected_delivery_are_one_to_two_days_worth_not_a_j
 
 def test_a_weekly_rhythm_in_the_history_is_not_a_volume_alarm_but_half_a_delivery_is(db):
     """Large counts with a weekend dip (a hospital's): median and MAD see only the weekdays, so a
-    weekend-sized day (0.8 x the median, the 1,000,000-person benchmark's false block) would be
-    far outside Poisson limits. The day-to-day steps of the history widen them; the same day
+    weekend-sized day (0.8 x the median) would be far outside Poisson limits. The day-to-day steps of the history widen them; the same day
     against a flat history, and half a delivery against the rhythm, still block."""
     suite = SUITES["sysvak"]
     only = suite.model_copy(update={"expectations": [e for e in suite.expectations if e.name == "delivery_volume"]})
