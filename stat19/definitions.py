@@ -50,7 +50,7 @@ from stat19.dq import dq_asset_checks
 from stat19.ingest import ensure_schema, is_settled, load_delivery
 from stat19.landing import Delivery, find_deliveries
 from stat19.linkage import link, linked_connection
-from stat19.products import product_assets
+from stat19.defs.products import product_assets
 from stat19.paths import Home
 from stat19.progress import say
 from stat19.reports import write_delivery_reports

@@ -23,17 +23,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from stat19.geography import geo_parent
+
 HIDDEN = ":"
 STATUS_LEGEND = {
     HIDDEN: "hidden by disclosure control (primary or secondary suppression; value null)",
 }
 NULL_WITHOUT_STATUS = "not defined: a rate whose denominator is 0, or an expected value with too few earlier years"
-
-
-def _geo_parent(code: str) -> str | None:
-    if code == "NO":
-        return None
-    return "NO" if len(code) == 2 else code[:2]
 
 
 def dataset(table: pl.DataFrame, metadata: Mapping[str, Any], *, updated: str | None = None,
@@ -54,7 +50,7 @@ def dataset(table: pl.DataFrame, metadata: Mapping[str, Any], *, updated: str | 
     children: dict[str, list[str]] = {}
     present = set(geo_codes)
     for c in geo_codes:
-        p = _geo_parent(c)
+        p = geo_parent(c)
         if p is not None and p in present:
             children.setdefault(p, []).append(c)
     dimension["geo"] = {

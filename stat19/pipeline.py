@@ -64,7 +64,7 @@ def recover(home: Home, instance, progress: Callable[[str], None]) -> None:
     run still marked as in progress belongs to a dead process."""
     from dagster import DagsterRunStatus, RunsFilter
 
-    from stat19.publish import _recover as recover_publications
+    from stat19.publish import recover as recover_publications
 
     in_progress = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
                    DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]

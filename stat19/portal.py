@@ -29,7 +29,8 @@ import polars as pl
 import yaml
 
 from stat19.paths import ASSETS_DIR, spec_files
-from stat19.products import GEO_COLUMNS, TOTAL, ProductSpec, geo_parent
+from stat19.geography import GEO_COLUMNS, geo_parent
+from stat19.products import TOTAL, ProductSpec
 
 LANGUAGES = ("en", "nb")
 ABSENT = "."  # JSON-stat status of a cell absent by design

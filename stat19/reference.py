@@ -16,7 +16,6 @@ import duckdb
 from stat19.db import sql_literal
 from stat19.paths import REFERENCE_DIR
 
-UNKNOWN_KOMMUNE, UNKNOWN_FYLKE = "9999", "99"
 
 
 def _csv(name: str) -> str:

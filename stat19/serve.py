@@ -35,8 +35,8 @@ from pydantic import BaseModel, Field
 import stat19
 from stat19 import jsonstat, portal
 from stat19.paths import PACKAGE_DIR, Home
-from stat19.products import GEO_COLUMNS
-from stat19.publish import CATALOG, DATA_FILES, _csv_bytes
+from stat19.geography import GEO_COLUMNS
+from stat19.publish import CATALOG, DATA_FILES, csv_bytes
 
 API = "/api/open/v1"
 SOURCE = "stat19"
@@ -317,7 +317,7 @@ def create_app(home: Home | Path | str) -> FastAPI:
                                 "dimensions, or download the release's data.parquet")
         rows = query_table(folder, meta, chosen)
         if body.response.format == "csv":
-            return Response(_csv_bytes(rows, sub), media_type="text/csv; charset=utf-8")
+            return Response(csv_bytes(rows, sub), media_type="text/csv; charset=utf-8")
         return Response(json.dumps(jsonstat_answer(rows, sub, lang), ensure_ascii=False, separators=(",", ":")),
                         media_type="application/json")
 

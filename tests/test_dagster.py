@@ -13,7 +13,8 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, RunsFilter
 
 from stat19.cli import main
-from stat19.products import AUDIT_CHECK, product_specs
+from stat19.defs.products import AUDIT_CHECK
+from stat19.products import product_specs
 from stat19.specs import source_specs
 from test_pipeline import landing  # noqa: F401  (the fixture: deliveries of 2026-01-05..07)
 
@@ -76,7 +77,7 @@ def test_stat19_run_launches_the_named_jobs_with_each_dates_own_metadata(landing
 def test_an_unsafe_release_fails_its_blocking_disclosure_check_and_nothing_is_published(tmp_path, monkeypatch):
     from dagster import materialize
 
-    from stat19 import products
+    from stat19.defs import products  # the asset body calls compute_release from here
     from test_publish import R, small_world_assets
 
     real = products.compute_release

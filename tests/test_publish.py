@@ -12,7 +12,8 @@ import pytest
 
 from stat19 import jsonstat
 from stat19.paths import Home
-from stat19.products import compute_release, product_assets, product_specs
+from stat19.defs.products import product_assets
+from stat19.products import compute_release, product_specs
 from stat19.publish import PublishError, audit_all, publish, publish_product, release_dir
 from test_products import Linked, random_linked
 
@@ -145,29 +146,31 @@ def test_a_crash_mid_write_leaves_the_previous_release(home, monkeypatch):
     before = files(home.published)
     L.vaccination(L.person(date(1990, 5, 1), "female", "0301"), date(2025, 10, 1))
 
-    real = pub._write_release_files
+    from stat19.publish import release, swap
+
+    real = release._write_release_files
 
     def crash(folder, table, csv, doc, metadata):
         (folder / "data.parquet").write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(pub, "_write_release_files", crash)
+    monkeypatch.setattr(release, "_write_release_files", crash)
     with pytest.raises(OSError, match="disk full"):
         publish_product(L.con, home, "vaccine_coverage", R, DELIVERIES)
     assert files(home.published) == before
     assert not [p for p in (home.published / "vaccine_coverage").iterdir() if p.name.startswith(".")]
 
     # a kill leaves a half-built folder behind, and (without renameat2) a release moved aside
-    monkeypatch.setattr(pub, "_write_release_files", real)
+    monkeypatch.setattr(release, "_write_release_files", real)
     product_dir = home.published / "vaccine_coverage"
     (product_dir / ".2026-02-10.dead.tmp").mkdir()
     (product_dir / ".2026-02-10.dead.tmp" / "data.csv").write_text("partial")
     (product_dir / "2026-02-10").rename(product_dir / ".2026-02-10.abc.old")
     assert audit_all(home) != []  # the catalog lists a release that is not in place
-    pub._recover(product_dir)
+    pub.recover(product_dir)
     assert files(home.published) == before
     # the publication itself, through the two-rename fallback
-    monkeypatch.setattr(pub, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(swap, "_exchange", lambda a, b: False)
     result = publish_product(L.con, home, "vaccine_coverage", R, DELIVERIES)
     assert result.revision == 2
     assert sorted(p.name for p in product_dir.iterdir()) == ["2026-02-10"]
@@ -229,7 +232,7 @@ def test_audit_all_finds_a_leak_in_the_files(home):
 
 def test_lp_audit_from_files_alone_catches_a_disclosed_cell(home):
     """Hiding a single cell of a total (no partner) passes the flag checks but not the LP audit."""
-    from stat19.publish import _lp_audit
+    from stat19.publish.audit import _lp_audit
 
     L = small_world()
     result = publish_product(L.con, home, "vaccine_coverage", R, DELIVERIES)
