@@ -32,10 +32,10 @@ from stat19.db import configure, render, run_script, sql_ident, sql_literal, war
 from stat19.faults import checkpoint
 from stat19.ingest import ensure_schema
 from stat19.inputs import code_digest, deliveries_digest, fingerprint
-from stat19.paths import Home, each_spec_file, spec_files, write_atomically
+from stat19.paths import Home, each_spec_file, write_atomically
 from stat19.progress import say
 from stat19.reference import install_reference_tables
-from stat19.specs import source_specs
+from stat19.specs import linked_template_names, population_source, source_specs
 
 KEY_ENV = "STAT19_PSEUDONYM_KEY"
 MIN_KEY_BYTES = 32  # HMAC-SHA-256 is only as strong as a key of at least its output size
@@ -91,14 +91,15 @@ def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
-def person_columns(include_freg: bool = True) -> list[tuple[str, str, str]]:
-    """(source, table, column) of every person identifier column in the source specs."""
+def person_columns(include_population: bool = True) -> list[tuple[str, str, str]]:
+    """(source, table, column) of every person identifier column in the source specs (without
+    the population register's, which the linkage report measures the others against)."""
     return [
         (spec.name, t.name, c)
         for spec in source_specs().values()
         for t in spec.tables
         for c in t.person_id_columns
-        if include_freg or spec.name != "freg"
+        if include_population or spec.role != "population"
     ]
 
 
@@ -122,7 +123,7 @@ def absent_by_rule() -> dict[tuple[str, str], str]:
 
 def linked_templates() -> list[str]:
     """The linked tables, one template each (files starting with '_' are shared pieces)."""
-    return [p.name.removesuffix(".sql.j2") for p in spec_files("*.sql.j2", "sql", "linked") if not p.name.startswith("_")]
+    return linked_template_names()
 
 
 def link(home: Home) -> LinkageSummary:
@@ -157,13 +158,15 @@ def link(home: Home) -> LinkageSummary:
             say("linkage: nothing loaded since the last snapshot, which stands")
             return LinkageSummary(built[0], built[1], json.loads(built[2]), target, unchanged=True)
         started = time.perf_counter()
-        run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
+        population = population_source().population  # the register's tables, columns and codes, by name
+        run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()],
+                               population=population),
                    params={"inner_pad": inner, "outer_pad": outer})
         # free text scrubbed, vault-only columns left out: all the linked templates may read
         run_script(con, render("linkage/linkable.sql.j2",
                                tables=[(spec.name, t) for spec in source_specs().values() for t in spec.tables]))
-        run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_freg=False),
-                                absent_by_rule=absent_by_rule()))
+        run_script(con, render("linkage/report.sql.j2", person_columns=person_columns(include_population=False),
+                               absent_by_rule=absent_by_rule(), population=population))
         write_atomically(home.reports / "linkage.csv", con.sql("SELECT * FROM linkage_report ORDER BY ALL").pl().write_csv())
         write_atomically(home.reports / "identity_problems.csv",
                          con.sql("SELECT problem, detail, count(*) AS identifiers FROM identity_problems GROUP BY ALL ORDER BY ALL").pl().write_csv())
@@ -184,13 +187,14 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
     building = home.linked / f".building-{uuid.uuid4().hex}.duckdb"
     target = home.linked / "current.duckdb"
     vault_db = con.execute("SELECT current_database()").fetchone()[0]
+    population = population_source().population
     # Written in the storage format of DuckDB 1.5 so that the readers' tools, which lag behind the
     # pipeline's DuckDB (the CLI from PyPI, DBeaver, R), open it too.
     con.execute(f"ATTACH {sql_literal(building)} AS build (STORAGE_VERSION '{SNAPSHOT_STORAGE_VERSION}')")
     try:
         counts = {}
         for name in linked_templates():
-            con.execute(f'CREATE TABLE build."{name}" AS ' + render(f"linked/{name}.sql.j2"))
+            con.execute(f'CREATE TABLE build."{name}" AS ' + render(f"linked/{name}.sql.j2", population=population))
             counts[name] = con.execute(f'SELECT count(*) FROM build."{name}"').fetchone()[0]
         for name in REFERENCE_TABLES:
             con.execute(f'CREATE TABLE build."{name}" AS SELECT * FROM "{vault_db}"."{name}"')

@@ -118,17 +118,68 @@ class Table(_Strict):
         return self
 
 
+class SexCodes(_Strict):
+    column: str
+    male: str  # the column's code for male, as delivered
+    female: str
+
+
+class PersonStatus(_Strict):
+    column: str
+    date: str  # the date from which a row applies; orders a person's rows
+    removed: str  # the status that only retires an identifier and never sets a person's state
+
+
+class PopulationPersons(_Strict):
+    """The population register's person rows: one row per person state, history kept."""
+
+    table: str
+    person_id: str
+    birth_date: str
+    residence: str  # kommune code
+    sex: SexCodes
+    status: PersonStatus
+
+
+class IdChanges(_Strict):
+    """Identifier changes (old -> new), whose chains linkage follows to the current identifier."""
+
+    table: str
+    old_id: str
+    new_id: str
+
+
+class Population(_Strict):
+    """What linkage reads from the population register: the denominator, birth dates, sex,
+    residence, and the identifier changes. Linkage and the linked templates read these names,
+    never literal ones."""
+
+    persons: PopulationPersons
+    id_changes: IdChanges
+
+
 class SourceSpec(_Strict):
     name: str
     title: str
+    # population: the one register of everyone (the denominator, identity chains); health: any other
+    role: Literal["population", "health"] = "health"
+    population: Population | None = None
     delivery_kind: DeliveryKind
     format: Literal["csv", "jsonl", "parquet"]
     delimiter: str | None = None
     encoding: Literal["utf-8", "windows-1252"] = "utf-8"
     tables: list[Table]
+    # The source's parts elsewhere: its linked tables (sql/linked/NAME.sql.j2, described in
+    # assets/linked.yaml) and its data-quality suites (dq_checks/NAME.yaml).
+    linked: list[str] = Field(default_factory=list)
+    suites: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> "SourceSpec":
+        if (self.role == "population") != (self.population is not None):
+            raise ValueError(f"source {self.name}: role: population needs a population section, and only it has one")
+        if self.population is not None:
+            _check_population(self)
         if self.format == "csv" and not self.delimiter:
             raise ValueError(f"source {self.name}: a CSV source needs a delimiter")
         if self.format == "parquet" and self.encoding != "utf-8":
@@ -145,6 +196,43 @@ class SourceSpec(_Strict):
 
     def table_for(self, file_name: str) -> Table | None:
         return next((t for t in self.tables if t.matches(file_name)), None)
+
+
+def _check_population(spec: SourceSpec) -> None:
+    """Every table, column and code the population section names exists in the spec, with the
+    type linkage needs; the message names the field."""
+    tables = {t.name: t for t in spec.tables}
+
+    def column(field: str, table: Table, name: str, types: tuple[str, ...]) -> Column:
+        found = next((c for c in table.columns if c.name == name), None)
+        if found is None:
+            raise ValueError(f"source {spec.name}, {field}: {name!r} is not a column of table {table.name}")
+        if found.type not in types:
+            raise ValueError(f"source {spec.name}, {field}: column {table.name}.{name} is {found.type}, "
+                             f"not {' or '.join(types)}")
+        return found
+
+    def code(field: str, c: Column, value: str) -> None:
+        if value not in (c.values or []):
+            raise ValueError(f"source {spec.name}, {field}: {value!r} is not one of the values of "
+                             f"column {c.name} ({', '.join(c.values or []) or 'none declared'})")
+
+    p = spec.population
+    for field, part in [("population.persons.table", p.persons), ("population.id_changes.table", p.id_changes)]:
+        if part.table not in tables:
+            raise ValueError(f"source {spec.name}, {field}: {part.table!r} is not one of its tables")
+    persons, changes = tables[p.persons.table], tables[p.id_changes.table]
+    column("population.persons.person_id", persons, p.persons.person_id, ("person_id",))
+    column("population.persons.birth_date", persons, p.persons.birth_date, ("date",))
+    column("population.persons.residence", persons, p.persons.residence, ("string",))
+    sex = column("population.persons.sex.column", persons, p.persons.sex.column, ("string",))
+    code("population.persons.sex.male", sex, p.persons.sex.male)
+    code("population.persons.sex.female", sex, p.persons.sex.female)
+    status = column("population.persons.status.column", persons, p.persons.status.column, ("string",))
+    code("population.persons.status.removed", status, p.persons.status.removed)
+    column("population.persons.status.date", persons, p.persons.status.date, ("date",))
+    column("population.id_changes.old_id", changes, p.id_changes.old_id, ("person_id",))
+    column("population.id_changes.new_id", changes, p.id_changes.new_id, ("person_id",))
 
 
 def _check_text_kind(c: Column, where: str) -> None:
@@ -181,11 +269,75 @@ def load_source_spec(path: Path) -> SourceSpec:
         raise ValueError(f"invalid source spec {path}: {exc}") from exc
     if spec.name != path.stem:
         raise ValueError(f"invalid source spec {path}: name {spec.name!r} must equal the file name")
+    # the parts it names exist (cheap: file names and one YAML file)
+    parts = _known_parts()
+    for field, names in [("linked", spec.linked), ("suites", spec.suites)]:
+        for i, name in enumerate(names):
+            if missing := [where for where, known in parts[field].items() if name not in known]:
+                raise ValueError(f"invalid source spec {path}: {field}[{i}]: {name!r} has no {' and no '.join(missing)}")
     return spec
+
+
+def _known_parts() -> dict[str, dict[str, set[str]]]:
+    """The linked tables and suites that exist in every spec root, by where they are defined."""
+    described: set[str] = set()
+    for path in each_spec_file("assets", "linked.yaml"):
+        described |= set((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("tables") or {})
+    return {
+        "linked": {"template sql/linked/NAME.sql.j2": set(linked_template_names()),
+                   "entry in assets/linked.yaml": described},
+        "suites": {"suite dq_checks/NAME.yaml": {p.stem for p in spec_files("*.yaml", "dq_checks")}},
+    }
+
+
+def linked_template_names() -> list[str]:
+    """The linked tables, one template each (files starting with '_' are shared pieces)."""
+    return [p.name.removesuffix(".sql.j2") for p in spec_files("*.sql.j2", "sql", "linked") if not p.name.startswith("_")]
 
 
 @cache
 def source_specs() -> dict[str, SourceSpec]:
     """Every source spec in assets/sources (of every spec root), by source name (the landing
-    folder name)."""
-    return {p.stem: load_source_spec(p) for p in spec_files("*.yaml", "assets", "sources")}
+    folder name). Exactly one of them is the population register."""
+    paths = spec_files("*.yaml", "assets", "sources")
+    specs = {p.stem: load_source_spec(p) for p in paths}
+    population = [p for p in paths if specs[p.stem].role == "population"]
+    if len(population) != 1:
+        raise ValueError("exactly one source spec must declare role: population; "
+                         + (f"{len(population)} do: {', '.join(map(str, population))}" if population
+                            else f"none of {', '.join(map(str, paths)) or 'assets/sources/*.yaml'} does"))
+    return specs
+
+
+def population_source() -> SourceSpec:
+    """The population register (role: population): the denominator and the identity chains."""
+    return next(s for s in source_specs().values() if s.role == "population")
+
+
+# Linked tables and suites that belong to no one source: made from every source's identifiers.
+CROSS_SOURCE_LINKED = ("persons",)
+CROSS_SOURCE_SUITES = ("linkage", "linked_persons")
+
+
+def check_declared_parts() -> list[str]:
+    """Problems with the parts the sources declare (empty when none): every linked template and
+    every suite is claimed by exactly one source's `linked`/`suites`, or is cross-source; a suite
+    on a source's vault asset (vault/<source>) is claimed by that source."""
+    problems = []
+    specs = source_specs()
+    files = {s.name: p for p in spec_files("*.yaml", "assets", "sources") if (s := specs.get(p.stem))}
+    for field, names, cross in [("linked", linked_template_names(), CROSS_SOURCE_LINKED),
+                                ("suites", [p.stem for p in spec_files("*.yaml", "dq_checks")], CROSS_SOURCE_SUITES)]:
+        for name in names:
+            claims = [s.name for s in specs.values() if name in getattr(s, field)]
+            if name in cross and claims:
+                problems.append(f"{field} {name!r} is cross-source but claimed by {', '.join(str(files[c]) for c in claims)}")
+            elif name not in cross and len(claims) != 1:
+                problems.append(f"{field} {name!r} must be claimed by exactly one source spec's {field}; "
+                                + (f"claimed by {', '.join(str(files[c]) for c in claims)}" if claims else "no source claims it"))
+    for path in spec_files("*.yaml", "dq_checks"):
+        asset = str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("asset", ""))
+        kind, _, source = asset.partition("/")
+        if kind == "vault" and source in specs and path.stem not in specs[source].suites:
+            problems.append(f"{path}: the suite checks vault/{source}, but {files[source]} does not list it in suites")
+    return problems

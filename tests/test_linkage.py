@@ -21,6 +21,7 @@ from stat19.db import configure, render, run_script
 from stat19.ingest import ensure_schema
 from stat19.linkage import _hmac_pads, link, person_columns, read_linked
 from stat19.query import linked
+from stat19.specs import population_source
 from test_ingest import Env, vacc
 
 POOL = fnrs(60, seed=11)
@@ -66,7 +67,8 @@ def _resolve(edges: list[tuple[str, str]], seen: list[str]) -> tuple[dict[str, s
         con.execute("INSERT INTO sysvak_vaccinations (vaccination_id, fnr, registered_at, action, _delivery_date, _file, _row, _deleted) "
                     "VALUES ('v', ?, now(), 'insert', DATE '2026-01-05', 'a', 1, false)", [i])
     inner, outer = _hmac_pads(b"test key")
-    run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()]),
+    run_script(con, render("linkage/identity.sql.j2", person_columns=[(t, c) for _, t, c in person_columns()],
+                           population=population_source().population),
                params={"inner_pad": inner, "outer_pad": outer})
     index = dict(con.execute("SELECT id, person_id FROM person_index").fetchall())
     problems = dict(con.execute("SELECT id, problem FROM identity_problems").fetchall())
