@@ -8,7 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from stat19.paths import Home
+from stat19.paths import Home, SpecPathError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DQ_BLOCKED = 0, 1, 2, 3
 
@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stat19: interrupted; the vault keeps its last completed state", file=sys.stderr)
         return EXIT_FAILED
+    except SpecPathError as exc:  # STAT19_SPEC_PATH is misconfigured: say so in one line, no traceback
+        print(f"stat19 {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_USAGE
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from kit import csv_bytes, write_delivery
 from stat19.cli import main
-from stat19.paths import PROJECT_DIR, spec_files, spec_roots
+from stat19.paths import PROJECT_DIR, SpecPathError, spec_files, spec_roots
 
 CRISIS = Path(__file__).parent / "crisis_register"
 START, DAYS = date(2026, 1, 5), 10
@@ -141,3 +141,54 @@ def test_a_spec_directory_adds_and_never_replaces(tmp_path, monkeypatch):
     monkeypatch.setenv("STAT19_SPEC_PATH", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="do not exist"):
         spec_roots()
+
+
+@pytest.mark.parametrize("template", ["sql/dq/count_shift.sql.j2", "sql/products/_macros.sql.j2",
+                                      "sql/ingest/stage.sql.j2", "sql/linkage/linkable.sql.j2"])
+def test_a_template_of_the_search_path_defined_again_is_an_error_naming_both_files(tmp_path, monkeypatch, template):
+    # Templates reached through the Jinja search path would be shadowed by the repository's copy
+    # without a word: the spec directory's file must be refused, not ignored.
+    assert (PROJECT_DIR / template).is_file()
+    mine = tmp_path / template
+    mine.parent.mkdir(parents=True)
+    mine.write_text("-- my own version\n")
+    monkeypatch.setenv("STAT19_SPEC_PATH", str(tmp_path))
+    with pytest.raises(SpecPathError) as raised:
+        spec_roots()
+    assert str(mine.resolve()) in str(raised.value) and str(PROJECT_DIR / template) in str(raised.value)
+
+
+def test_two_spec_directories_defining_the_same_template_is_an_error(tmp_path, monkeypatch):
+    for d in ("a", "b"):
+        (tmp_path / d / "sql" / "products").mkdir(parents=True)
+        (tmp_path / d / "sql" / "products" / "_mine.sql.j2").write_text("-- mine\n")
+    monkeypatch.setenv("STAT19_SPEC_PATH", os.pathsep.join(str(tmp_path / d) for d in ("a", "b")))
+    with pytest.raises(SpecPathError, match="both define sql/products/_mine.sql.j2"):
+        spec_roots()
+    monkeypatch.setenv("STAT19_SPEC_PATH", str(tmp_path / "a") + os.pathsep + str(tmp_path / "a"))
+    assert spec_roots() == [PROJECT_DIR, (tmp_path / "a").resolve()]  # the same directory twice is once
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    """`stat19 ARGS` in a fresh process, as a user runs it."""
+    return subprocess.run([sys.executable, "-c", "import sys; from stat19.cli import main; sys.exit(main())", *args],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_misconfigured_spec_path_is_one_line_and_exit_code_2_not_a_traceback(tmp_path):
+    nowhere = tmp_path / "nowhere"
+    (tmp_path / "landing").mkdir()
+    done = run_cli("run", "--landing", str(tmp_path / "landing"), "--home", str(tmp_path / "home"),
+                   env={**os.environ, "STAT19_SPEC_PATH": str(nowhere)})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
+    assert str(nowhere) in done.stderr and "STAT19_SPEC_PATH" in done.stderr
+
+    shadow = tmp_path / "specs" / "sql" / "dq" / "count_shift.sql.j2"  # a shadowed template, same treatment
+    shadow.parent.mkdir(parents=True)
+    shadow.write_text("-- mine\n")
+    done = run_cli("run", "--landing", str(tmp_path / "landing"), "--home", str(tmp_path / "home"),
+                   env={**os.environ, "STAT19_SPEC_PATH": str(tmp_path / "specs")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert str(shadow.resolve()) in done.stderr and "both define sql/dq/count_shift.sql.j2" in done.stderr
+
