@@ -21,6 +21,7 @@ import pytest
 
 from kit import csv_bytes, write_delivery
 from stat19.cli import main
+from stat19.inputs import code_digest
 from stat19.paths import PROJECT_DIR, SpecPathError, spec_files, spec_roots
 
 CRISIS = Path(__file__).parent / "crisis_register"
@@ -192,3 +193,20 @@ def test_a_misconfigured_spec_path_is_one_line_and_exit_code_2_not_a_traceback(t
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert str(shadow.resolve()) in done.stderr and "both define sql/dq/count_shift.sql.j2" in done.stderr
 
+
+def test_moving_a_spec_file_between_roots_changes_the_code_digest(tmp_path, monkeypatch):
+    # The digest decides whether releases are recomputed; which root a file sits in decides which
+    # file wins and what is an error, so the same file in another root is other code.
+    first, second = tmp_path / "first", tmp_path / "second"
+    for root in (first, second):
+        (root / "assets" / "sources").mkdir(parents=True)
+    shutil.copy(CRISIS / "assets" / "sources" / "icu.yaml", first / "assets" / "sources" / "icu.yaml")
+    monkeypatch.setenv("STAT19_SPEC_PATH", f"{first}{os.pathsep}{second}")
+    code_digest.cache_clear()
+    try:
+        before = code_digest()
+        (first / "assets" / "sources" / "icu.yaml").rename(second / "assets" / "sources" / "icu.yaml")
+        code_digest.cache_clear()
+        assert code_digest() != before
+    finally:
+        code_digest.cache_clear()
