@@ -8,7 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from stat19.paths import Home
+from stat19.paths import Home, SpecPathError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DQ_BLOCKED = 0, 1, 2, 3
 
@@ -120,6 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     waive.add_argument("--reason", required=True, help="why the day may be published (what the review found)")
     waive.add_argument("--by", default=None, help="who releases it (default: the login name)")
 
+    new_source = sub.add_parser("new-source", help="draft the spec files of a new register from a sample delivery",
+                                description="Read a sample delivery (CSV, JSON Lines or Parquet, by its suffix) with "
+                                "DuckDB and write drafts of the source spec (DIR/assets/sources/NAME.yaml), its DQ "
+                                "suite (DIR/dq_checks/NAME.yaml), its linked table (DIR/sql/linked/<table>.sql.j2) and "
+                                "the table's entry in DIR/assets/linked.yaml: column types, identifier columns, "
+                                "dates, codes and short value lists as the sample shows them, with a TODO comment "
+                                "wherever the author must decide. Existing files are never overwritten (exit 2). "
+                                "Then point STAT19_SPEC_PATH at DIR and run `stat19 check-specs`.")
+    new_source.add_argument("name", help="the source's name: lower_snake_case, the landing folder's name")
+    new_source.add_argument("--sample", type=Path, required=True, help="a delivered file (.csv, .jsonl, .parquet)")
+    new_source.add_argument("--into", type=Path, default=Path("."),
+                            help="the spec directory to write into (default: the current directory)")
+
+    sub.add_parser("check-specs", help="validate every spec, suite and template the engine would read",
+                   description="Load every source spec, product spec, DQ suite and the linked model of the "
+                   "repository and of every STAT19_SPEC_PATH directory, parse every SQL template, and check "
+                   "that references resolve (product SQL, suite tables and SQL checks, code systems, imported "
+                   "templates) and that no name is defined twice. Every problem is one line "
+                   "`FILE: field: message`; exit code 1 if there is any, else 0 with a summary.")
+
     describe = sub.add_parser("describe", help="print the data dictionary of the linked model (Markdown)")
     describe.add_argument("--home", type=Path, default=None, help="Stat19 home: add types and row counts of its snapshot")
     return parser
@@ -140,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "waive":
             return _waive(args)
+        if args.command == "new-source":
+            return _new_source(args)
+        if args.command == "check-specs":
+            return _check_specs()
         if args.command == "describe":
             from stat19.query import describe
 
@@ -148,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stat19: interrupted; the vault keeps its last completed state", file=sys.stderr)
         return EXIT_FAILED
+    except SpecPathError as exc:  # STAT19_SPEC_PATH is misconfigured: say so in one line, no traceback
+        print(f"stat19 {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_USAGE
 
 
@@ -259,6 +286,34 @@ def _waive(args) -> int:
         return EXIT_USAGE
     print(f"Waived {w['check']} for {w['date']} (by {w['by']} at {w['at']}): {w['reason']}\n"
           f"The next `stat19 run --through {w['date']}` publishes that date.")
+    return EXIT_OK
+
+
+def _new_source(args) -> int:
+    from stat19.scaffold import ScaffoldError, write_drafts
+
+    try:
+        written = write_drafts(args.name, args.sample, args.into)
+    except ScaffoldError as exc:
+        print(f"stat19 new-source: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Drafted the source {args.name} from {args.sample}; review every TODO in:")
+    for path in written:
+        print(f"  {path}")
+    print(f"Then: STAT19_SPEC_PATH={args.into} {_invoked_as()} check-specs")
+    return EXIT_OK
+
+
+def _check_specs() -> int:
+    from stat19.speccheck import check_specs
+
+    problems, summary = check_specs()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problems", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary)
     return EXIT_OK
 
 

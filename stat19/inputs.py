@@ -15,22 +15,24 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 
 import duckdb
 
-from stat19.paths import ASSETS_DIR, DQ_DIR, PACKAGE_DIR, SQL_DIR, spec_roots
+from stat19.paths import PACKAGE_DIR, spec_roots
 
 
 @lru_cache(maxsize=1)
 def code_digest() -> str:
     """sha256 over every file (name and content) of the package, the specs, SQL and suites, and
-    of every further spec directory (STAT19_SPEC_PATH)."""
+    of every further spec directory (STAT19_SPEC_PATH). A spec file is named with its root's
+    position (the repository 0, the first further directory 1, ...): a file moved from one root
+    to another changes the digest."""
     h = hashlib.sha256()
-    extra = [d for root in spec_roots()[1:] for d in (root / "assets", root / "sql", root / "dq_checks") if d.is_dir()]
-    for root in (PACKAGE_DIR, ASSETS_DIR, SQL_DIR, DQ_DIR, *extra):
-        for path in sorted(p for p in Path(root).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            h.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+    trees = [("package", PACKAGE_DIR)]
+    trees += [(f"{n}/{part}", root / part) for n, root in enumerate(spec_roots()) for part in ("assets", "sql", "dq_checks")]
+    for name, tree in trees:
+        for path in sorted(p for p in tree.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            h.update(f"{name}/{path.relative_to(tree).as_posix()}\0".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
 

@@ -18,6 +18,11 @@ REFERENCE_DIR = PACKAGE_DIR / "reference"
 SPEC_PATH_VARIABLE = "STAT19_SPEC_PATH"
 
 
+class SpecPathError(ValueError):
+    """The spec directories are misconfigured (one missing, a name defined twice): a fault of the
+    configuration, which the command line reports in one line."""
+
+
 def spec_roots() -> list[Path]:
     """Where specs, SQL and suites are read from: the repository first, then every directory
     named in STAT19_SPEC_PATH (separated by ``os.pathsep``), each laid out like the repository
@@ -26,8 +31,25 @@ def spec_roots() -> list[Path]:
     extra = [Path(p).expanduser().resolve() for p in os.environ.get(SPEC_PATH_VARIABLE, "").split(os.pathsep) if p]
     missing = [str(p) for p in extra if not p.is_dir()]
     if missing:
-        raise ValueError(f"{SPEC_PATH_VARIABLE} names directories that do not exist: {', '.join(missing)}")
-    return [PROJECT_DIR, *[p for p in extra if p != PROJECT_DIR]]
+        raise SpecPathError(f"{SPEC_PATH_VARIABLE} names directories that do not exist: {', '.join(missing)}")
+    roots = list(dict.fromkeys([PROJECT_DIR, *extra]))  # a directory named twice counts once
+    if len(roots) > 1:
+        _refuse_shadowed_sql(roots)
+    return roots
+
+
+def _refuse_shadowed_sql(roots: list[Path]) -> None:
+    """Templates are found through the Jinja search path, where the first root's file wins: a spec
+    directory's `sql/dq/count_shift.sql.j2` would be ignored without a word. So every file under
+    `sql/` may be defined by one root only."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        files = sorted(p for p in (root / "sql").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for path in files:
+            name = path.relative_to(root).as_posix()
+            if name in found:
+                raise SpecPathError(f"{path} and {found[name]} both define {name}")
+            found[name] = path
 
 
 def spec_dirs(*parts: str) -> list[Path]:
@@ -48,7 +70,7 @@ def spec_files(pattern: str, *parts: str) -> list[Path]:
     for d in spec_dirs(*parts):
         for path in sorted(d.glob(pattern)):
             if path.name in found:
-                raise ValueError(f"{path} and {found[path.name]} both define {'/'.join(parts)}/{path.name}")
+                raise SpecPathError(f"{path} and {found[path.name]} both define {'/'.join(parts)}/{path.name}")
             found[path.name] = path
     return [found[name] for name in sorted(found)]
 
