@@ -156,6 +156,7 @@ def _column_stats(con: duckdb.DuckDBPyConnection, names: list[str]) -> tuple[dic
             f"count({v}) AS n{i}",
             f"count(DISTINCT {v}) AS d{i}",
             f"CASE WHEN count(DISTINCT {v}) <= {MAX_VALUES} THEN list_sort(list(DISTINCT {v}) FILTER (WHERE {v} IS NOT NULL)) END AS v{i}",
+            f"coalesce(bool_or(regexp_matches({v}, '\\s')), false) AS w{i}",
             f"avg(CASE WHEN regexp_full_match({v}, '[0-9]{{11}}') THEN 1.0 ELSE 0.0 END) FILTER (WHERE {v} IS NOT NULL) AS i{i}",
             f"avg(CASE WHEN s19_id_valid({v}) THEN 1.0 ELSE 0.0 END) FILTER (WHERE {v} IS NOT NULL) AS ok{i}",
             f"avg(CASE WHEN {v} IN (SELECT code FROM ref_kommune_map) THEN 1.0 ELSE 0.0 END) FILTER (WHERE {v} IS NOT NULL) AS k{i}",
@@ -166,7 +167,7 @@ def _column_stats(con: duckdb.DuckDBPyConnection, names: list[str]) -> tuple[dic
     got = dict(zip([d[0] for d in con.description], row))
     stats = {}
     for i, name in enumerate(names):
-        stats[name] = {"nonnull": got[f"n{i}"], "distinct": got[f"d{i}"], "values": got[f"v{i}"],
+        stats[name] = {"nonnull": got[f"n{i}"], "distinct": got[f"d{i}"], "values": got[f"v{i}"], "spaces": got[f"w{i}"],
                        "id_shaped": got[f"i{i}"] or 0.0, "id_valid": got[f"ok{i}"] or 0.0,
                        "kommune_known": got[f"k{i}"] or 0.0,
                        "systems": {s: got[f"{s}{i}"] or 0.0 for s in GUESSED_CODE_SYSTEMS if f"{s}{i}" in got}}
@@ -213,7 +214,7 @@ def _propose(name: str, duck: str, s: dict, rows: int, fmt: str) -> Proposal:
         if not nonnull:
             p.spec["free_text"] = "vault_only"
             p.todo.append(f"{name}: empty in the whole sample: give its type and kind")
-        elif s["distinct"] == nonnull == rows and rows > 1:
+        elif s["distinct"] == nonnull == rows and rows > 1 and not s["spaces"]:  # keys are tokens, text has spaces
             p.spec["record_id"] = True
             p.todo.append(f"{name}: unique in the sample: the record's key (record_id)? else a code or free text")
         elif s["values"] is not None and s["distinct"] < nonnull:
