@@ -8,8 +8,8 @@ total. 4 groups x 9 ages x 3 sexes x (1 + 15 + 357) units = 40,284 cells.
 
 ``--persons N`` thins the population to about N persons (binomially, cell by cell), which gives
 the sparse tables of the small demos: most kommune cells are then zeros or small counts.
-``--baseline REV`` runs stat19/disclosure.py as it was at git revision REV (loaded with
-``git show``, nothing copied) on the same release, side by side, to compare time and hidden cells.
+``--baseline REV`` runs the stat19 package as it was at git revision REV (in its own process,
+exported with ``git archive``) on the same release, side by side, to compare time and hidden cells.
 
     python benchmarks/bench_disclosure.py [--seed 1] [--persons N] [--baseline REV]
         [--groups covid19 influenza ...] [--no-audit]
@@ -105,15 +105,18 @@ def build(seed: int, groups: list[str], persons: int | None = None) -> tuple[pl.
     return release, dims
 
 
-def baseline_module(rev: str) -> types.ModuleType:
-    """stat19/disclosure.py as it was at git revision rev, as a module (for comparison only)."""
+def run_baseline(rev: str, argv: list[str]) -> None:
+    """This benchmark, same arguments, on the stat19 package as it was at git revision rev (exported
+    to a temporary folder and run in its own process, so the two versions never mix)."""
+    import os
+    import tempfile
+
     root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "show", f"{rev}:stat19/disclosure.py"], cwd=root, check=True,
-                            capture_output=True, text=True).stdout
-    module = types.ModuleType(f"disclosure_at_{rev}")
-    sys.modules[module.__name__] = module  # dataclasses look their module up
-    exec(compile(source, f"{rev}:stat19/disclosure.py", "exec"), module.__dict__)
-    return module
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "archive", rev, "stat19"], cwd=root, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        env = {**os.environ, "PYTHONPATH": tmp}
+        subprocess.run([sys.executable, __file__, *argv, "--label", f"baseline {rev}"], env=env, check=True)
 
 
 def run(engine: types.ModuleType, label: str, release: pl.DataFrame, dims: list, audit_too: bool) -> None:
@@ -151,7 +154,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--persons", type=int, help="thin the population to about this many persons")
-    ap.add_argument("--baseline", metavar="REV", help="also run stat19/disclosure.py of this git revision")
+    ap.add_argument("--baseline", metavar="REV", help="also run the stat19 package of this git revision")
+    ap.add_argument("--label", default="this version", help=argparse.SUPPRESS)
     ap.add_argument("--groups", nargs="+", default=list(COVERAGE), choices=list(COVERAGE))
     ap.add_argument("--no-audit", action="store_true", help="skip the independent audit")
     args = ap.parse_args()
@@ -159,9 +163,11 @@ def main() -> None:
     release, dims = build(args.seed, args.groups, args.persons)
     print(f"cells {release.height}, persons {release.filter(pl.col('geo_code') == 'NO', pl.col('age_group') == 'total', pl.col('sex') == 'total')['population'][0]:,}")
     if args.baseline:
-        run(baseline_module(args.baseline), f"baseline {args.baseline}", release, dims, not args.no_audit)
+        argv = sys.argv[1:]
+        k = argv.index("--baseline")
+        run_baseline(args.baseline, argv[:k] + argv[k + 2:])
     from stat19 import disclosure
-    run(disclosure, "this version", release, dims, not args.no_audit)
+    run(disclosure, args.label, release, dims, not args.no_audit)
 
 
 if __name__ == "__main__":
