@@ -77,9 +77,12 @@ def test_only_what_changed_is_recomputed(tmp_path: Path, capsys):
 
 
 def test_the_code_digest_follows_every_file_of_specs_and_sql(tmp_path, monkeypatch):
+    # a copy of the repository's specs, SQL and suites as the only spec root
+    repository = inputs.spec_roots()[0]
+    for part in ("assets", "sql", "dq_checks"):
+        shutil.copytree(repository / part, tmp_path / part)
+    monkeypatch.setattr(inputs, "spec_roots", lambda: [tmp_path])
     sql = tmp_path / "sql"
-    shutil.copytree(inputs.SQL_DIR, sql)
-    monkeypatch.setattr(inputs, "SQL_DIR", sql)
     digest = inputs.code_digest.__wrapped__
     first = digest()
     assert digest() == first
