@@ -250,6 +250,19 @@ def test_lp_audit_from_files_alone_catches_a_disclosed_cell(home):
     assert any(p.startswith("disclosure:") and "vaccinated_ever" in p and "NO" in p for p in problems)
 
 
+def test_lp_audit_reports_a_table_whose_rows_repeat(home):
+    """A table with a repeated row cannot be read as additive relations: the LP audit says so
+    as a finding instead of raising (`stat19 audit` must report, not trace back)."""
+    from stat19.publish.audit import _lp_audit
+
+    L = small_world()
+    result = publish_product(L.con, home, "vaccine_coverage", R, DELIVERIES)
+    table = pl.read_parquet(result.path / "data.parquet")
+    meta = json.loads((result.path / "metadata.json").read_text())
+    problems = _lp_audit(pl.concat([table, table.head(1)]), meta)
+    assert problems and all("do not add up" in p and "share their dimension codes" in p for p in problems)
+
+
 # --------------------------------------------------------------------------------------------
 # Dagster
 

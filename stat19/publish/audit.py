@@ -196,6 +196,8 @@ def _lp_audit(table: pl.DataFrame, meta: Mapping[str, Any]) -> list[str]:
             values.setdefault(m["name"], table[m["name"]].cast(pl.Int64).to_numpy().astype(float))
     try:
         filled = _feasible_fill(df, dims, counts, values, masks)
+    except disclosure.RelationError as exc:  # a tampered file: duplicate rows, unknown codes
+        return [f"the published cells do not add up: {exc}"]
     except RuntimeError as exc:
         return [str(exc)]
     public = [m["name"] for m in meta["measures"] if m["kind"] == "count" and m.get("rule") == "public"]
