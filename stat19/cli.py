@@ -8,7 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from stat19.paths import Home, SpecPathError
+from stat19.paths import Home, SpecError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DQ_BLOCKED = 0, 1, 2, 3
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stat19: interrupted; the vault keeps its last completed state", file=sys.stderr)
         return EXIT_FAILED
-    except SpecPathError as exc:  # STAT19_SPEC_PATH is misconfigured: say so in one line, no traceback
+    except SpecError as exc:  # a spec or STAT19_SPEC_PATH is wrong: say which file and field, no traceback
         print(f"stat19 {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE
@@ -203,7 +203,9 @@ def _run(args) -> int:
         print(f"stat19 run: landing folder {args.landing} does not exist", file=sys.stderr)
         return EXIT_USAGE
     from stat19.products import product_specs
+    from stat19.specs import source_specs
 
+    source_specs()  # a spec the engine cannot use stops here, named in one line (SpecError, exit 2)
     unknown = sorted(set(args.products or []) - set(product_specs()))
     if unknown:
         print(f"stat19 run: no product named {', '.join(unknown)} in assets/products/", file=sys.stderr)

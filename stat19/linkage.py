@@ -121,11 +121,6 @@ def absent_by_rule() -> dict[tuple[str, str], str]:
     return rules
 
 
-def linked_templates() -> list[str]:
-    """The linked tables, one template each (files starting with '_' are shared pieces)."""
-    return linked_template_names()
-
-
 def link(home: Home) -> LinkageSummary:
     """Resolve identities, pseudonymise, report linkage, and publish a new linked snapshot."""
     key = pseudonym_key(home)
@@ -193,7 +188,7 @@ def _build_snapshot(con: duckdb.DuckDBPyConnection, home: Home) -> tuple[Path, d
     con.execute(f"ATTACH {sql_literal(building)} AS build (STORAGE_VERSION '{SNAPSHOT_STORAGE_VERSION}')")
     try:
         counts = {}
-        for name in linked_templates():
+        for name in linked_template_names():
             con.execute(f'CREATE TABLE build."{name}" AS ' + render(f"linked/{name}.sql.j2", population=population))
             counts[name] = con.execute(f'SELECT count(*) FROM build."{name}"').fetchone()[0]
         for name in REFERENCE_TABLES:

@@ -18,7 +18,12 @@ REFERENCE_DIR = PACKAGE_DIR / "reference"
 SPEC_PATH_VARIABLE = "STAT19_SPEC_PATH"
 
 
-class SpecPathError(ValueError):
+class SpecError(ValueError):
+    """A spec the engine cannot use (a source, product or suite file, or the set of them); the
+    message names the file and field, and the command line reports it in one line."""
+
+
+class SpecPathError(SpecError):
     """The spec directories are misconfigured (one missing, a name defined twice): a fault of the
     configuration, which the command line reports in one line."""
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Sequence
 from stat19.db import warehouse
 from stat19.ingest import ensure_schema
 from stat19.landing import Delivery, find_deliveries
-from stat19.paths import Home, write_atomically
+from stat19.paths import Home, SpecError, write_atomically
 from stat19.progress import set_printer
 from stat19.dq import blocked_in_run, check_day
 from stat19.specs import source_specs
@@ -147,7 +147,7 @@ def run(landing: Path, home: Home, through: date | None = None,
             instance = dagster_instance(home)
             recover(home, instance, progress)
             return _run(landing, home, through, progress, instance, summary, products)
-    except (RunFailed, DataQualityBlocked, KeyboardInterrupt) as exc:
+    except (RunFailed, DataQualityBlocked, KeyboardInterrupt, SpecError) as exc:  # a bad spec: the caller names it
         if not isinstance(exc, DataQualityBlocked):
             _record_failure(home, summary.reference_date, str(exc) or "interrupted")
         raise

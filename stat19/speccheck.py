@@ -20,7 +20,7 @@ import jinja2.meta
 import yaml
 from pydantic import ValidationError
 
-from stat19.paths import PROJECT_DIR, SPEC_PATH_VARIABLE, SpecPathError
+from stat19.paths import PROJECT_DIR, SPEC_PATH_VARIABLE, SpecError, SpecPathError
 
 # Vault tables the engine makes itself (not a source's table) that a suite may check.
 ENGINE_VAULT_TABLES = {"linkage_report"}
@@ -201,6 +201,13 @@ def check_specs() -> tuple[list[Problem], str]:
             specs.load_source_spec(path)
         except ValueError as exc:  # an unknown code system is reported above, with its field
             problems += [p for p in _load_errors(path, doc, exc) if not (unknown and "unknown code system" in p.message)]
+
+    if not problems:  # the sources as a set: one population register, every part claimed once
+        specs.source_specs.cache_clear()
+        try:
+            problems += [Problem(*p) for p in specs.check_declared_parts()]
+        except SpecError as exc:
+            problems.append(Problem("assets/sources", "role", str(exc)))
 
     products = each("assets", "products")
     for path in products:

@@ -7,15 +7,15 @@ source is adding a spec (and, if it needs shaping, SQL in `sql/`), never new Pyt
 from __future__ import annotations
 
 import fnmatch
-import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from stat19.paths import each_spec_file, spec_files
+from stat19.paths import SpecError, each_spec_file, spec_files
+from stat19.spec_base import NAME, SpecModel, load_spec
 
 ColumnType = Literal["string", "person_id", "date", "timestamp", "integer", "double", "boolean", "string_list"]
 DeliveryKind = Literal["incremental", "cumulative", "snapshot_plus_changes"]
@@ -32,14 +32,7 @@ SQL_TYPES: dict[str, str] = {
     "string_list": "VARCHAR[]",
 }
 
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Column(_Strict):
+class Column(SpecModel):
     name: str
     type: ColumnType
     required: bool = False
@@ -63,12 +56,12 @@ class Column(_Strict):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, v: str) -> str:
-        if not _IDENT.match(v):
+        if not NAME.match(v):
             raise ValueError(f"column name {v!r} must be lower_snake_case")
         return v
 
 
-class RowRule(_Strict):
+class RowRule(SpecModel):
     """An extra row check: rows for which `when` is true go to quarantine with `reason`."""
 
     reason: str
@@ -76,7 +69,7 @@ class RowRule(_Strict):
     detail: str
 
 
-class Table(_Strict):
+class Table(SpecModel):
     name: str
     file: str  # glob matched against the delivery's file names
     description: str = ""
@@ -108,7 +101,7 @@ class Table(_Strict):
     @model_validator(mode="after")
     def _refs_exist(self) -> "Table":
         names = set(self.column_names)
-        if not _IDENT.match(self.name):
+        if not NAME.match(self.name):
             raise ValueError(f"table name {self.name!r} must be lower_snake_case")
         for ref in [*self.key, *self.version_order, *([self.window_date] if self.window_date else [])]:
             if ref not in names:
@@ -118,19 +111,19 @@ class Table(_Strict):
         return self
 
 
-class SexCodes(_Strict):
+class SexCodes(SpecModel):
     column: str
     male: str  # the column's code for male, as delivered
     female: str
 
 
-class PersonStatus(_Strict):
+class PersonStatus(SpecModel):
     column: str
     date: str  # the date from which a row applies; orders a person's rows
     removed: str  # the status that only retires an identifier and never sets a person's state
 
 
-class PopulationPersons(_Strict):
+class PopulationPersons(SpecModel):
     """The population register's person rows: one row per person state, history kept."""
 
     table: str
@@ -141,7 +134,7 @@ class PopulationPersons(_Strict):
     status: PersonStatus
 
 
-class IdChanges(_Strict):
+class IdChanges(SpecModel):
     """Identifier changes (old -> new), whose chains linkage follows to the current identifier."""
 
     table: str
@@ -149,7 +142,7 @@ class IdChanges(_Strict):
     new_id: str
 
 
-class Population(_Strict):
+class Population(SpecModel):
     """What linkage reads from the population register: the denominator, birth dates, sex,
     residence, and the identifier changes. Linkage and the linked templates read these names,
     never literal ones."""
@@ -158,7 +151,7 @@ class Population(_Strict):
     id_changes: IdChanges
 
 
-class SourceSpec(_Strict):
+class SourceSpec(SpecModel):
     name: str
     title: str
     # population: the one register of everyone (the denominator, identity chains); health: any other
@@ -263,18 +256,15 @@ def code_systems() -> dict[str, str]:
 
 
 def load_source_spec(path: Path) -> SourceSpec:
-    try:
-        spec = SourceSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except Exception as exc:  # pydantic's message names the field; add the file
-        raise ValueError(f"invalid source spec {path}: {exc}") from exc
+    spec = load_spec(path, SourceSpec, "source spec")
     if spec.name != path.stem:
-        raise ValueError(f"invalid source spec {path}: name {spec.name!r} must equal the file name")
+        raise SpecError(f"invalid source spec {path}: name {spec.name!r} must equal the file name")
     # the parts it names exist (cheap: file names and one YAML file)
     parts = _known_parts()
     for field, names in [("linked", spec.linked), ("suites", spec.suites)]:
         for i, name in enumerate(names):
             if missing := [where for where, known in parts[field].items() if name not in known]:
-                raise ValueError(f"invalid source spec {path}: {field}[{i}]: {name!r} has no {' and no '.join(missing)}")
+                raise SpecError(f"invalid source spec {path}: {field}[{i}]: {name!r} has no {' and no '.join(missing)}")
     return spec
 
 
@@ -303,7 +293,7 @@ def source_specs() -> dict[str, SourceSpec]:
     specs = {p.stem: load_source_spec(p) for p in paths}
     population = [p for p in paths if specs[p.stem].role == "population"]
     if len(population) != 1:
-        raise ValueError("exactly one source spec must declare role: population; "
+        raise SpecError("exactly one source spec must declare role: population; "
                          + (f"{len(population)} do: {', '.join(map(str, population))}" if population
                             else f"none of {', '.join(map(str, paths)) or 'assets/sources/*.yaml'} does"))
     return specs
@@ -319,25 +309,40 @@ CROSS_SOURCE_LINKED = ("persons",)
 CROSS_SOURCE_SUITES = ("linkage", "linked_persons")
 
 
-def check_declared_parts() -> list[str]:
+class PartProblem(NamedTuple):
+    """A part (linked template or suite) claimed wrongly: the file to fix, its field, what is wrong."""
+    file: Path
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+
+def check_declared_parts() -> list[PartProblem]:
     """Problems with the parts the sources declare (empty when none): every linked template and
     every suite is claimed by exactly one source's `linked`/`suites`, or is cross-source; a suite
     on a source's vault asset (vault/<source>) is claimed by that source."""
     problems = []
     specs = source_specs()
     files = {s.name: p for p in spec_files("*.yaml", "assets", "sources") if (s := specs.get(p.stem))}
-    for field, names, cross in [("linked", linked_template_names(), CROSS_SOURCE_LINKED),
-                                ("suites", [p.stem for p in spec_files("*.yaml", "dq_checks")], CROSS_SOURCE_SUITES)]:
-        for name in names:
+    suite_files = {p.stem: p for p in spec_files("*.yaml", "dq_checks")}
+    template_files = {p.name.removesuffix(".sql.j2"): p for p in spec_files("*.sql.j2", "sql", "linked")}
+    for field, part_files, cross in [("linked", template_files, CROSS_SOURCE_LINKED),
+                                     ("suites", suite_files, CROSS_SOURCE_SUITES)]:
+        for name in linked_template_names() if field == "linked" else suite_files:
             claims = [s.name for s in specs.values() if name in getattr(s, field)]
             if name in cross and claims:
-                problems.append(f"{field} {name!r} is cross-source but claimed by {', '.join(str(files[c]) for c in claims)}")
-            elif name not in cross and len(claims) != 1:
-                problems.append(f"{field} {name!r} must be claimed by exactly one source spec's {field}; "
-                                + (f"claimed by {', '.join(str(files[c]) for c in claims)}" if claims else "no source claims it"))
-    for path in spec_files("*.yaml", "dq_checks"):
+                problems += [PartProblem(files[c], field, f"{name!r} is cross-source: no source claims it") for c in claims]
+            elif name not in cross and len(claims) > 1:
+                problems += [PartProblem(files[c], field, f"{name!r} must be claimed by exactly one source spec; "
+                                         f"also claimed by {', '.join(str(files[o]) for o in claims if o != c)}")
+                             for c in claims]
+            elif name not in cross and not claims:
+                problems.append(PartProblem(part_files[name], field, f"no source spec lists {name!r} in its {field}"))
+    for name, path in suite_files.items():
         asset = str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("asset", ""))
         kind, _, source = asset.partition("/")
-        if kind == "vault" and source in specs and path.stem not in specs[source].suites:
-            problems.append(f"{path}: the suite checks vault/{source}, but {files[source]} does not list it in suites")
+        if kind == "vault" and source in specs and name not in specs[source].suites:
+            problems.append(PartProblem(files[source], "suites", f"the suite {path} checks vault/{source}: list {name!r} here"))
     return problems

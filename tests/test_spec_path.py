@@ -252,6 +252,36 @@ def test_a_misconfigured_spec_path_is_one_line_and_exit_code_2_not_a_traceback(t
     assert str(shadow.resolve()) in done.stderr and "both define sql/dq/count_shift.sql.j2" in done.stderr
 
 
+
+def test_a_second_population_register_stops_the_run_in_one_line_and_check_specs_names_it(tmp_path):
+    specs = tmp_path / "specs"
+    (specs / "assets" / "sources").mkdir(parents=True)
+    second = specs / "assets" / "sources" / "freg2.yaml"
+    second.write_text((PROJECT_DIR / "assets" / "sources" / "freg.yaml").read_text(encoding="utf-8")
+                      .replace("name: freg\n", "name: freg2\n", 1), encoding="utf-8")
+    (tmp_path / "landing").mkdir()
+    env = {**os.environ, "STAT19_SPEC_PATH": str(specs)}
+    done = run_cli("run", "--landing", str(tmp_path / "landing"), "--home", str(tmp_path / "home"), env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "role: population" in done.stderr and str(second) in done.stderr
+    checked = run_cli("check-specs", env=env)
+    assert checked.returncode == 1 and any(line.startswith("assets/sources: role: ") and str(second) in line
+                                           for line in checked.stdout.splitlines()), checked.stdout
+
+
+def test_check_specs_flags_a_register_that_does_not_list_its_suite(tmp_path):
+    specs = tmp_path / "specs"
+    shutil.copytree(CRISIS, specs)
+    icu = specs / "assets" / "sources" / "icu.yaml"
+    text = icu.read_text(encoding="utf-8")
+    assert "suites: [icu]" in text
+    icu.write_text(text.replace("suites: [icu]", "suites: []"), encoding="utf-8")
+    done = run_cli("check-specs", env={**os.environ, "STAT19_SPEC_PATH": str(specs)})
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith(f"{specs / 'dq_checks' / 'icu.yaml'}: suites: no source spec lists 'icu'") for line in lines), lines
+    assert any(line.startswith(f"{icu}: suites: the suite") for line in lines), lines
+
 def test_moving_a_spec_file_between_roots_changes_the_code_digest(tmp_path, monkeypatch):
     # The digest decides whether releases are recomputed; which root a file sits in decides which
     # file wins and what is an error, so the same file in another root is other code.

@@ -7,16 +7,15 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from stat19.geography import GEO_COLUMNS
-from stat19.paths import spec_dirs, spec_files
+from stat19.paths import SpecError, spec_dirs, spec_files
+from stat19.spec_base import NamedSpec, SpecModel, load_spec
 
 TOTAL = "total"
 HIDDEN_FLAG = ":"
 
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _AGE = re.compile(r"^(?:(?P<lo>\d+)-(?P<hi>\d+)|(?P<plus>\d+)\+|<(?P<below>\d+))$")
 _RESERVED = {*GEO_COLUMNS, "kommune_2024", "fylke_2024", "measure", "period", "period_start", "period_end"}
 
@@ -26,22 +25,7 @@ class ProductError(Exception):
 
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Named(_Strict):
-    name: str
-
-    @field_validator("name")
-    @classmethod
-    def _ident(cls, v: str) -> str:
-        if not _IDENT.match(v):
-            raise ValueError(f"name {v!r} must be lower_snake_case")
-        return v
-
-
-class Category(_Strict):
+class Category(SpecModel):
     code: str
     label: str | None = None
 
@@ -50,7 +34,7 @@ class Category(_Strict):
         return self.label or self.code
 
 
-class DimensionSpec(_Named):
+class DimensionSpec(NamedSpec):
     """A dimension besides geography. ``kind``: ``category`` (codes listed), ``age_group`` (codes
     are age bands ``a-b``, ``a+``, ``<a`` covering every age from 0), ``iso_week``/``month``
     (time: periods from the earliest period holding a counted event to the one containing R;
@@ -126,7 +110,7 @@ class DimensionSpec(_Named):
         return self
 
 
-class GeographySpec(_Strict):
+class GeographySpec(SpecModel):
     levels: list[Literal["national", "fylke", "kommune"]]
     label: str = "Geography"
     # what places a record: free text for the metadata (the SQL does it)
@@ -150,7 +134,7 @@ class GeographySpec(_Strict):
         return "kommune" in self.levels
 
 
-class PopulationSpec(_Strict):
+class PopulationSpec(SpecModel):
     """The population block: which dimensions the population varies over (it is repeated over
     the others, e.g. over vaccine_group) and on which date it is counted (metadata text)."""
 
@@ -158,7 +142,7 @@ class PopulationSpec(_Strict):
     stated_date: str
 
 
-class _Measure(_Named):
+class _Measure(NamedSpec):
     label: str
     label_nb: str | None = None  # Norwegian bokmål label (portal metadata)
     definition: str
@@ -235,7 +219,7 @@ class ExcessSpec(_Measure):
 MeasureSpec = Annotated[Union[CountSpec, SumSpec, RateSpec, ExpectedSpec, ExcessSpec], Field(discriminator="kind")]
 
 
-class ProductSpec(_Named):
+class ProductSpec(NamedSpec):
     title: str
     title_nb: str | None = None  # Norwegian bokmål title (portal metadata)
     description: str
@@ -360,14 +344,11 @@ class ProductSpec(_Named):
 
 
 def load_product_spec(path: Path) -> ProductSpec:
-    try:
-        spec = ProductSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except Exception as exc:  # pydantic names the field; add the file
-        raise ValueError(f"invalid product spec {path}: {exc}") from exc
+    spec = load_spec(path, ProductSpec, "product spec")
     if spec.name != path.stem:
-        raise ValueError(f"invalid product spec {path}: name {spec.name!r} must equal the file name")
+        raise SpecError(f"invalid product spec {path}: name {spec.name!r} must equal the file name")
     if not any((d / spec.template).is_file() for d in spec_dirs("sql")):
-        raise ValueError(f"invalid product spec {path}: its SQL sql/{spec.template} does not exist "
+        raise SpecError(f"invalid product spec {path}: its SQL sql/{spec.template} does not exist "
                          f"(looked in {', '.join(str(d) for d in spec_dirs('sql'))})")
     return spec
 
