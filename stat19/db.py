@@ -19,6 +19,7 @@ import duckdb
 import jinja2
 
 from stat19.paths import Home, spec_dirs, spec_files
+from stat19.specs import population
 
 MEMORY_LIMIT = os.environ.get("STAT19_DUCKDB_MEMORY", "8GB")
 # How long to wait for the vault while another process (a Dagster UI run) holds it.
@@ -46,6 +47,7 @@ def _templates() -> jinja2.Environment:
     )
     env.filters["lit"] = sql_literal
     env.filters["q"] = sql_ident
+    env.globals["population"] = population  # the population register's names and codes, read when used
     return env
 
 

@@ -121,6 +121,7 @@ class PersonStatus(SpecModel):
     column: str
     date: str  # the date from which a row applies; orders a person's rows
     removed: str  # the status that only retires an identifier and never sets a person's state
+    resident: str  # the status of a person living in the country: the population of the products
 
 
 class PopulationPersons(SpecModel):
@@ -223,6 +224,7 @@ def _check_population(spec: SourceSpec) -> None:
     code("population.persons.sex.female", sex, p.persons.sex.female)
     status = column("population.persons.status.column", persons, p.persons.status.column, ("string",))
     code("population.persons.status.removed", status, p.persons.status.removed)
+    code("population.persons.status.resident", status, p.persons.status.resident)
     column("population.persons.status.date", persons, p.persons.status.date, ("date",))
     column("population.id_changes.old_id", changes, p.id_changes.old_id, ("person_id",))
     column("population.id_changes.new_id", changes, p.id_changes.new_id, ("person_id",))
@@ -302,6 +304,12 @@ def source_specs() -> dict[str, SourceSpec]:
 def population_source() -> SourceSpec:
     """The population register (role: population): the denominator and the identity chains."""
     return next(s for s in source_specs().values() if s.role == "population")
+
+
+def population() -> Population:
+    """The population register's `population:` section: its tables, columns and codes. SQL
+    templates call it as `population()` (e.g. `population().persons.status.resident`)."""
+    return population_source().population
 
 
 # Linked tables and suites that belong to no one source: made from every source's identifiers.

@@ -59,6 +59,7 @@ def test_the_repository_has_one_population_register_and_it_names_what_linkage_re
     (("persons", "table"), "freg_people", "population.persons.table: 'freg_people' is not one of its tables"),
     (("persons", "sex", "male"), "M", "population.persons.sex.male: 'M' is not one of the values of column kjoenn"),
     (("persons", "status", "removed"), "gone", "population.persons.status.removed: 'gone' is not one of the values"),
+    (("persons", "status", "resident"), "living", "population.persons.status.resident: 'living' is not one of the values"),
     (("persons", "person_id"), "birth_date", "population.persons.person_id: column freg_persons.birth_date is date, not person_id"),
     (("id_changes", "new_id"), "reason", "population.id_changes.new_id: column freg_id_changes.reason is string"),
 ])
@@ -128,21 +129,30 @@ def test_stat19_run_refuses_two_population_registers(tmp_path):
 
 # --- renamed codes: the role is read from the spec -------------------------------------------------
 
-@pytest.fixture
-def renamed_sex_codes(tmp_path, monkeypatch, spec_cache):
-    """A copy of the repository's specs whose Folkeregister codes sex as M/K, not mann/kvinne."""
+def specs_with_renamed_codes(tmp_path, monkeypatch, replacements: dict[str, str]) -> Path:
+    """A copy of the repository's specs with the Folkeregister spec's codes renamed; the engine
+    reads it in place of the repository's. Returns a folder for the run."""
     project = tmp_path / "project"
     for part in ("assets", "sql", "dq_checks"):
         shutil.copytree(PROJECT_DIR / part, project / part)
     path = project / "assets" / "sources" / "freg.yaml"
     text = path.read_text(encoding="utf-8")
-    text = text.replace("values: [mann, kvinne]", "values: [M, K]").replace("male: mann, female: kvinne", "male: M, female: K")
-    assert "mann" not in text and "kvinne" not in text
+    for old, new in replacements.items():
+        assert old in text
+        text = text.replace(old, new)
     path.write_text(text, encoding="utf-8")
     monkeypatch.setattr(stat19.paths, "PROJECT_DIR", project)
     fresh_specs()
-    assert population_source().population.persons.sex.female == "K"
     return tmp_path / "run"
+
+
+@pytest.fixture
+def renamed_sex_codes(tmp_path, monkeypatch, spec_cache):
+    """A copy of the repository's specs whose Folkeregister codes sex as M/K, not mann/kvinne."""
+    run = specs_with_renamed_codes(tmp_path, monkeypatch, {"values: [mann, kvinne]": "values: [M, K]",
+                                                           "male: mann, female: kvinne": "male: M, female: K"})
+    assert population_source().population.persons.sex.female == "K"
+    return run
 
 
 def test_renamed_sex_codes_in_the_spec_still_link_sexes(renamed_sex_codes, monkeypatch):
@@ -214,3 +224,29 @@ def test_a_part_that_does_not_exist_is_rejected_naming_file_and_field(tmp_path, 
     with pytest.raises(ValueError) as err:
         load_source_spec(path)
     assert f"invalid source spec {path}: {field}[{len(doc[field]) - 1}]: {name!r} has {missing}" in str(err.value)
+
+
+def test_a_renamed_resident_status_is_the_population_of_the_products(tmp_path, monkeypatch, spec_cache):
+    """Products count the population by the resident status the spec declares, not by the word
+    'bosatt': with the code renamed, everyone registered is still in the denominator."""
+    from datetime import date
+
+    from stat19.linkage import linked_connection
+    from stat19.products import compute_release
+
+    run = specs_with_renamed_codes(tmp_path, monkeypatch, {"values: [bosatt,": "values: [living,",
+                                                           "resident: bosatt": "resident: living"})
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "renamed status test key xxxxxxxxxxxxxxxxxx")
+    env = Env(run)
+    ids = fnrs(7, seed=29)
+    persons = [[fnr, identifiers.birth_date(fnr), {"male": "mann", "female": "kvinne"}[identifiers.sex(fnr)],
+                "0301", "living", "2020-01-01"] for fnr in ids]
+    write_delivery(env.landing, "freg", "2026-01-05", {"persons.csv": (csv_bytes(FREG_HEADER, persons), len(persons)),
+                                                       "id_changes.csv": (csv_bytes(CHANGE_HEADER, []), 0)})
+    outcome = env.load("freg", "2026-01-05")
+    assert (outcome.status, outcome.rows_quarantined) == ("loaded", 0), outcome.message
+    link(env.home)
+    with linked_connection(env.home) as con:
+        release, _ = compute_release(con, "vaccine_coverage", date(2026, 1, 5))
+    national = release.filter((release["geo_code"] == "NO") & (release["age_group"] == "total") & (release["sex"] == "total"))
+    assert national.height and set(national["population"].to_list()) == {len(ids)}
