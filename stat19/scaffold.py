@@ -262,6 +262,10 @@ def source_yaml(d: Draft, sample: Path) -> str:
         "# year to date each time; needs window_date) or snapshot_plus_changes",
         "delivery_kind: incremental",
         f"format: {d.format}",
+        "# its parts, drafted beside this file: the linked table (sql/linked/, assets/linked.yaml) and the DQ suite",
+        "role: health",
+        f"linked: [{d.table}]",
+        f"suites: [{d.source}]",
     ]
     if d.delimiter:
         lines.append(f"delimiter: {json.dumps(d.delimiter)}")

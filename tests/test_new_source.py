@@ -98,15 +98,17 @@ def test_an_identifier_shaped_column_with_bad_check_digits_is_not_proposed_as_a_
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
-def test_the_drafts_load_and_pass_check_specs_and_are_never_overwritten(tmp_path, fmt):
+def test_the_drafts_load_and_pass_check_specs_and_are_never_overwritten(tmp_path, fmt, monkeypatch):
     sample, specs = write_sample(tmp_path, fmt), tmp_path / "specs"
     done = cli("new-source", "clinic", "--sample", str(sample), "--into", str(specs))
     assert done.returncode == 0, done.stderr
     source = specs / "assets" / "sources" / "clinic.yaml"
     text = source.read_text()
     assert "# TODO" in text and "person_id" in text
+    monkeypatch.setenv("STAT19_SPEC_PATH", str(specs))  # the parts it lists are found beside it
     spec = load_source_spec(source)
     assert spec.format == fmt and spec.tables[0].person_id_columns == ["patient_fnr"]
+    assert (spec.role, spec.linked, spec.suites) == ("health", ["clinic_visits"], ["clinic"])  # its parts, listed
     suite = load_suite(specs / "dq_checks" / "clinic.yaml")
     assert suite.table == "clinic_visits" and "patient_fnr_present" in [e.name for e in suite.expectations]
     linked = (specs / "sql" / "linked" / "clinic_visits.sql.j2").read_text()
