@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from stat19.paths import SpecError, each_spec_file, spec_files
-from stat19.spec_base import NAME, SpecModel, load_spec
+from stat19.spec_base import NAME, NamedSpec, SpecModel, load_spec
 
 ColumnType = Literal["string", "person_id", "date", "timestamp", "integer", "double", "boolean", "string_list"]
 DeliveryKind = Literal["incremental", "cumulative", "snapshot_plus_changes"]
@@ -32,8 +32,8 @@ SQL_TYPES: dict[str, str] = {
     "string_list": "VARCHAR[]",
 }
 
-class Column(SpecModel):
-    name: str
+
+class Column(NamedSpec):
     type: ColumnType
     required: bool = False
     # SQL condition on the raw row under which an empty value is allowed although usually required.
@@ -52,13 +52,6 @@ class Column(SpecModel):
     record_id: bool = False
     free_text: Literal["scrub", "vault_only"] | None = None
     description: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _plain_name(cls, v: str) -> str:
-        if not NAME.match(v):
-            raise ValueError(f"column name {v!r} must be lower_snake_case")
-        return v
 
 
 class RowRule(SpecModel):

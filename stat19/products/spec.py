@@ -24,7 +24,6 @@ class ProductError(Exception):
     """A product could not be computed: a broken spec, SQL or a table that does not add up."""
 
 
-
 class Category(SpecModel):
     code: str
     label: str | None = None

@@ -75,9 +75,9 @@ def unknown_identifiers(landing: Path, source: str, day: date, seed: int = 99) -
     rewrite(landing, source, day, change)
 
 
-def half_rows(landing: Path, source: str, day: date) -> None:
-    """The delivery holds only the first half of its rows."""
-    rewrite(landing, source, day, lambda frame, _: frame.head(frame.height // 2))
+def fewer_rows(landing: Path, source: str, day: date, share: float = 0.5) -> None:
+    """The delivery holds only the first `share` of its rows (half by default)."""
+    rewrite(landing, source, day, lambda frame, _: frame.head(int(frame.height * share)))
 
 
 def shift_date(landing: Path, source: str, day: date, column: str, days: int = -365) -> None:
@@ -121,7 +121,8 @@ def swap_sex(landing: Path, source: str, day: date, column: str = "kjoenn", code
 # The defects that must block, each on a source where it means something at 20,000 persons.
 DEFECTS: dict[str, Callable[[Path, date], None]] = {
     "unknown_identifiers": lambda landing, day: unknown_identifiers(landing, "lmr", day),
-    "half_rows": lambda landing, day: half_rows(landing, "npr", day),
+    "half_rows": lambda landing, day: fewer_rows(landing, "npr", day),
+    "rows_down_30pct": lambda landing, day: fewer_rows(landing, "kpr", day, 0.7),  # a daily file, not a year to date
     "date_shifted_a_year": lambda landing, day: shift_date(landing, "kpr", day, "contact_date"),
     "all_quarantined": lambda landing, day: all_quarantined(landing, "kpr", day),
     "resent_yesterday": lambda landing, day: resend_previous(landing, "lmr", day),
