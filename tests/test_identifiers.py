@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stat19 import identifiers as ids
+from stat19.synth.ids import make_ids
 
 SQL_FILE = Path(__file__).resolve().parents[1] / "sql" / "macros" / "identifiers.sql"
 W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
@@ -52,7 +53,7 @@ def generated_ids(draw) -> tuple[str, str, str, datetime.date, str]:
     date = draw(OLD_DATES if model == "old" else st.dates(datetime.date(1800, 1, 1), datetime.date(2099, 12, 31)))
     sex = draw(st.sampled_from(["male", "female"]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    return ids.make_ids(rng, np_dates([date]), np.array([sex]), kind, model)[0], kind, model, date, sex
+    return make_ids(rng, np_dates([date]), np.array([sex]), kind, model)[0], kind, model, date, sex
 
 
 @st.composite
@@ -105,7 +106,7 @@ EDGE_DATES = ["1854-01-01", "1899-12-31", "1900-01-01", "1939-12-31", "1940-01-0
 def test_generated_ids_at_edge_dates(kind, model):
     dates = np.array(EDGE_DATES * 2, dtype="datetime64[D]")
     sexes = np.array(["male"] * len(EDGE_DATES) + ["female"] * len(EDGE_DATES))
-    made = ids.make_ids(np.random.default_rng(3), dates, sexes, kind, model)
+    made = make_ids(np.random.default_rng(3), dates, sexes, kind, model)
     for s, date, sex in zip(made, dates.astype(object), sexes):
         check_generated(s, kind, model, date, sex)
 
@@ -142,7 +143,7 @@ def test_make_ids_bulk_checked_in_duckdb(kind, model, sql):
     hi = np.datetime64("2039-12-31") if model == "old" else np.datetime64("2099-12-31")
     dates = lo + rng.integers(0, (hi - lo).astype(int) + 1, n)
     sexes = rng.choice(np.array(["male", "female"]), n)
-    made = ids.make_ids(rng, dates, sexes, kind, model)
+    made = make_ids(rng, dates, sexes, kind, model)
     assert made.shape == (n,) and len(set(made.tolist())) == n
     rows = sql.execute(
         """SELECT count(*) FILTER (WHERE NOT s19_id_valid(id)),
@@ -164,18 +165,18 @@ def test_make_ids_bulk_checked_in_duckdb(kind, model, sql):
 
 
 def test_new_model_uses_every_allowed_remainder():
-    made = ids.make_ids(np.random.default_rng(1), np.full(1000, np.datetime64("2035-06-01")), None, "fnr", "new")
+    made = make_ids(np.random.default_rng(1), np.full(1000, np.datetime64("2035-06-01")), None, "fnr", "new")
     remainders = {(sum(w * int(c) for w, c in zip(W1, s)) + int(s[9])) % 11 for s in made}
     assert remainders == {0, 1, 2, 3}
 
 
 def test_make_ids_unique_in_a_crowded_birth_date():
     # 200 boys born the same day: close to the 1940-99 block's ~250 usable ids per date and sex.
-    made = ids.make_ids(np.random.default_rng(2), np.full(200, np.datetime64("1960-05-17")),
+    made = make_ids(np.random.default_rng(2), np.full(200, np.datetime64("1960-05-17")),
                         np.array(["male"] * 200))
     assert len(set(made.tolist())) == 200
     with pytest.raises(ValueError, match="unique"):
-        ids.make_ids(np.random.default_rng(2), np.full(400, np.datetime64("1960-05-17")),
+        make_ids(np.random.default_rng(2), np.full(400, np.datetime64("1960-05-17")),
                      np.array(["male"] * 400))
 
 
@@ -190,7 +191,7 @@ def test_old_model_individnummer_fills_each_block(first, last, blocks):
     rng = np.random.default_rng(4)
     lo, hi = np.datetime64(first), np.datetime64(last)
     dates = lo + rng.integers(0, (hi - lo).astype(int) + 1, 5000)
-    made = ids.make_ids(rng, dates, rng.choice(np.array(["male", "female"]), 5000))
+    made = make_ids(rng, dates, rng.choice(np.array(["male", "female"]), 5000))
     iii = np.array([int(s[6:9]) for s in made])
     in_block = [(iii >= a) & (iii <= b) for a, b in blocks]
     assert np.logical_or.reduce(in_block).all()
@@ -212,7 +213,7 @@ def test_old_model_individnummer_fills_each_block(first, last, blocks):
 def test_make_ids_rejects_bad_input(kwargs, match):
     args = {"birth_dates": np_dates([datetime.date(1990, 1, 1)]), "sexes": np.array(["male"])} | kwargs
     with pytest.raises(ValueError, match=match):
-        ids.make_ids(np.random.default_rng(0), **args)
+        make_ids(np.random.default_rng(0), **args)
 
 
 # --------------------------------------------------------------------------- validation
