@@ -1,4 +1,5 @@
-"""Tests for stat19.identifiers and sql/macros/identifiers.sql (rules: shared/spec/domain.md).
+"""Tests for stat19.identifiers (the validator), stat19.synth.ids (the generator, make_ids) and
+sql/macros/identifiers.sql (rules: shared/spec/domain.md).
 
 The check-digit helper below is written independently of the module on purpose, so the
 tests do not just repeat the code under test.
@@ -7,6 +8,7 @@ tests do not just repeat the code under test.
 from __future__ import annotations
 
 import datetime
+import doctest
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stat19 import identifiers as ids
+from stat19.db import install_macros
 from stat19.synth.ids import make_ids
 
 SQL_FILE = Path(__file__).resolve().parents[1] / "sql" / "macros" / "identifiers.sql"
@@ -356,9 +359,93 @@ def century_id(iii: int, yy: int) -> str:
 def test_malformed_input_is_invalid(bad):
     assert not ids.is_valid(bad)
     assert ids.kind(bad) is ids.check_model(bad) is ids.birth_date(bad) is ids.sex(bad) is None
+    with pytest.raises(ids.InvalidFormat):  # InvalidLength is an InvalidFormat, as in stdnum
+        ids.validate(bad)
+
+
+# --------------------------------------------------------------------------- the stdnum-style API
+
+
+def test_module_doctests():
+    result = doctest.testmod(ids)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_errors_are_one_family():
+    for cls in (ids.InvalidFormat, ids.InvalidLength, ids.InvalidChecksum, ids.InvalidComponent):
+        assert issubclass(cls, ids.ValidationError) and issubclass(cls, ValueError)
+        assert str(cls()) == cls.message  # a message without arguments
+    assert issubclass(ids.InvalidLength, ids.InvalidFormat)
+
+
+def error_of(s) -> type | None:
+    try:
+        assert ids.validate(s) == s
+    except ids.ValidationError as e:
+        assert not (isinstance(s, str) and len(s) >= 11 and s in str(e))  # no id in a message
+        return type(e)
+    return None
+
+
+@pytest.mark.parametrize("s, error", [
+    ("01817012309", None), ("01817012317", None),
+    ("0181701230", ids.InvalidLength), ("018170123090", ids.InvalidLength), ("", ids.InvalidLength),
+    ("0181701230x", ids.InvalidFormat), ("٠١٨١٧٠١٢٣٠٩", ids.InvalidFormat), (1817012309, ids.InvalidFormat),
+    (None, ids.InvalidFormat), (b"01817012309", ids.InvalidFormat),
+    ("01817012308", ids.InvalidChecksum),  # K2
+    (complete("018170123", 4), ids.InvalidChecksum),  # K2 right, K1 remainder 4
+    (complete("414270124"), ids.InvalidComponent),  # D-day with H-month
+    (complete("308270123"), ids.InvalidComponent),  # 30 February
+    (complete("011370123"), ids.InvalidComponent),  # month 13
+])
+def test_validate_raises_the_matching_error(s, error):
+    assert error_of(s) is error
+
+
+@FAST
+@given(ANY_ID)
+def test_validate_agrees_with_the_other_functions(s):
+    error = error_of(s)
+    assert ids.is_valid(s) == (error is None)
+    assert (ids.kind(s) is None) == (ids.check_model(s) is None) == (error is not None)
+    for get, lenient, values in ((ids.get_birth_date, ids.birth_date, None),
+                                 (ids.get_gender, ids.sex, {"M": "male", "F": "female"})):
+        try:
+            got = get(s)
+        except ids.ValidationError as e:  # the number's own error, or valid but not telling
+            assert type(e) is error or error is None and type(e) is ids.InvalidComponent
+            assert lenient(s) is None
+        else:
+            assert error is None and lenient(s) == (values[got] if values else got)
+
+
+# The separators of s19__separator() (sql/macros/scrub.sql), some whitespace RE2's \s does not
+# know (vertical tab, Unicode spaces), and other punctuation.
+SEPARATOR_LIKE = list(" \t\n\f\r.-\u00a0\u2013\u2014") + list("\x0b\u2028\u3000\u2009_/:,+")
+
+
+@FAST
+@given(st.lists(st.one_of(generated_ids().map(lambda t: t[0]), st.text("0123456789", max_size=12),
+                          st.text(st.sampled_from(SEPARATOR_LIKE), max_size=3)), max_size=6).map("".join))
+def test_compact_is_s19_strip_separators(macros, text):
+    """compact strips what the SQL strips, so validate(compact(x)) is the record-key rule
+    s19_id_valid(s19_strip_separators(x)) of sql/ingest/check.sql.j2."""
+    stripped, valid = macros.execute("SELECT s19_strip_separators($t), s19_id_valid(s19_strip_separators($t))",
+                                  {"t": text}).fetchone()
+    assert ids.compact(text) == stripped
+    assert ids.is_valid(ids.compact(text)) == valid
 
 
 # --------------------------------------------------------------------------- SQL macros
+
+
+@pytest.fixture(scope="module")
+def macros():
+    """A connection with all of sql/macros/ (s19_strip_separators is in scrub.sql)."""
+    con = duckdb.connect()
+    install_macros(con)
+    yield con
+    con.close()
 
 
 @pytest.fixture(scope="module")
