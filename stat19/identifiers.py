@@ -1,241 +1,196 @@
 """Norwegian person identifiers: fødselsnummer, D-, H-, FH- and synthetic test numbers.
 
+A validator module in the manner of python-stdnum's ``stdnum.no.fodselsnummer`` (we do not depend
+on python-stdnum): ``compact``, ``validate`` raising a ``ValidationError``, ``is_valid``, and what
+a valid number tells (``kind``, ``check_model``, ``birth_date``/``get_birth_date``,
+``sex``/``get_gender``, ``century``).  The synthetic generator is ``stat19.synth.ids``.
+
 Binding rules: /work/shared/spec/domain.md, "Fødselsnummer and other person identifiers".
 Layout DDMMYY III K1 K2.  ``sql/macros/identifiers.sql`` implements the same validation in
-DuckDB; ``tests/test_identifiers.py`` checks the two agree.
+DuckDB, and the pipeline validates in bulk there; ``tests/test_identifiers.py`` checks the two
+agree.
 
 Decisions where the spec is silent (keep the SQL macros in step when changing them):
 
-* An id is a string of exactly 11 ASCII digits; no trimming, no separators.
+* An id is a string of exactly 11 ASCII digits; ``validate`` trims nothing and accepts no
+  separators.  ``compact`` strips separators, for callers that ask for it (as ingest's
+  record-key rule does in SQL with ``s19_strip_separators``).
 * The first digit decides the family: 0-3 plain day, 4-7 D-number day (+40), 8-9 FH-number.
   The month part: 01-12 plain, 41-52 H-number (+40), 81-92 synthetic (+80).
   D-day with H-month is not a defined combination and is invalid.
 * Date plausibility only asks that the day-month exists in some year, so 29 February is always
   accepted (whatever YY and individnummer say).  ``birth_date`` then returns None when the
   resolved date does not exist (e.g. 29.02.1900), as it does when the individnummer maps to no
-  century (e.g. 600 with YY 45).
+  century (e.g. 600 with YY 45).  Unlike stdnum, a birth date in the future is no error.
 * Every old-model number also satisfies the new model (remainder 0 is in {0,1,2,3}), and a
   quarter of new-model numbers have remainder 0.  ``check_model`` reports "old" whenever the old
   rule holds, so sex/birth date of such a new-model number are read as if it were old-model.
   This is why the pipeline uses the Folkeregister's birth_date and kjoenn wherever it can.
+* H-numbers give no birth date (their date part is not relied on); FH-numbers give neither
+  birth date nor sex.  Error messages never repeat the number (no identifier in a log line).
+
+Examples (synthetic test numbers only, month + 80: no real person has them):
+
+``validate`` returns the number or raises one of the ``ValidationError`` subclasses; ``is_valid``
+says whether it would raise.  Both check-digit models are accepted:
+
+>>> validate('01817012309')  # 01.01.1970, individnummer 123, old-model check digits
+'01817012309'
+>>> is_valid('01817012317')  # the same body with a K1 only the 2032 model allows
+True
+>>> is_valid('01817012308'), is_valid('018170 12309'), is_valid(None)
+(False, False, False)
+>>> validate('01817012308')
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidChecksum: K2 does not match the first ten digits
+>>> validate('41427012490')  # check digits fine, but a D-number day with an H-number month
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidComponent: a D-number day with an H-number month is not defined
+>>> validate('30827012382')
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidComponent: the day-month part is not a date in any year
+>>> validate('0181701230')
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidLength: not 11 characters long
+>>> validate('0181701230x')
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidFormat: not 11 ASCII digits
+
+``compact`` strips the separators the SQL side strips (whitespace, dots, hyphens, no-break
+space, en and em dashes); ``validate`` does not, so compact first to accept written forms:
+
+>>> compact('01.81.70 123-09')
+'01817012309'
+>>> validate(compact('018170\\u00a012309'))
+'01817012309'
+
+``kind`` and ``check_model`` (None for an invalid number):
+
+>>> kind('01817012309'), kind('41817024619'), kind('01817012308')
+('synthetic', 'synthetic_dnr', None)
+>>> check_model('01817012309'), check_model('01817012317'), check_model('01817012308')
+('old', 'new', None)
+
+Birth date and sex of an old-model number; ``birth_date`` and ``sex`` return None where the
+number does not tell, ``get_birth_date`` and ``get_gender`` (stdnum's names) raise instead:
+
+>>> birth_date('01817012309'), sex('01817012309'), sex('41817024619')
+(datetime.date(1970, 1, 1), 'male', 'female')
+>>> get_birth_date('29820060006'), get_gender('01817012309'), get_gender('41817024619')
+(datetime.date(2000, 2, 29), 'M', 'F')
+>>> birth_date('01817012317'), sex('01817012317')  # 2032 model: no century, no sex digit
+(None, None)
+>>> birth_date('29820010092')  # valid (29 February is always accepted), but 1900 is no leap year
+>>> get_birth_date('01814560089')
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidComponent: the individnummer gives no century for this year
+>>> get_gender('01817012317')
+Traceback (most recent call last):
+    ...
+stat19.identifiers.InvalidComponent: a 2032-model number carries no sex digit
+
+``century`` is the old-model table (individnummer, two-digit year):
+
+>>> century(123, 70), century(501, 99), century(512, 39), century(950, 45), century(600, 45)
+(1900, 1800, 2000, 1900, None)
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 
-import numpy as np
+__all__ = [
+    "KINDS", "MODELS", "ValidationError", "InvalidFormat", "InvalidLength", "InvalidChecksum",
+    "InvalidComponent", "compact", "validate", "is_valid", "kind", "check_model", "century",
+    "get_birth_date", "birth_date", "get_gender", "sex",
+]
 
 KINDS = ("fnr", "dnr", "hnr", "fhnr", "synthetic", "synthetic_dnr")
 MODELS = ("old", "new")
 
 # Check-digit weights (K1 over digits 1-9, K2 over digits 1-10 including K1).
-W1 = np.array([3, 7, 6, 1, 8, 9, 4, 5, 2], dtype=np.int64)
-W2 = np.array([5, 4, 3, 2, 7, 6, 5, 4, 3, 2], dtype=np.int64)
+W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 
-# Offsets added to the day and month parts, per kind.
-_DAY_OFFSET = {"fnr": 0, "dnr": 40, "hnr": 0, "synthetic": 0, "synthetic_dnr": 40}
-_MONTH_OFFSET = {"fnr": 0, "dnr": 0, "hnr": 40, "synthetic": 80, "synthetic_dnr": 80}
-_KIND_BY_OFFSETS = {(0, 0): "fnr", (40, 0): "dnr", (0, 40): "hnr", (0, 80): "synthetic",
-                    (40, 80): "synthetic_dnr"}  # (40, 40) is deliberately absent: invalid
+# Offsets added to the day and month parts, per kind (FH-numbers have no date part).
+DAY_OFFSET = {"fnr": 0, "dnr": 40, "hnr": 0, "synthetic": 0, "synthetic_dnr": 40}
+MONTH_OFFSET = {"fnr": 0, "dnr": 0, "hnr": 40, "synthetic": 80, "synthetic_dnr": 80}
+# (40, 40), a D-day with an H-month, is deliberately absent: invalid.
+_KIND_BY_OFFSETS = {(DAY_OFFSET[k], MONTH_OFFSET[k]): k for k in DAY_OFFSET}
 # Longest day per month, 29 February allowed (see module docstring).
 _MAX_DAY = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-_DATED_KINDS = frozenset({"fnr", "dnr", "synthetic", "synthetic_dnr"})
 
-# Old-model individnummer blocks per birth-year range, as pairs (lo, number of even/odd pairs);
-# 1940-1999 uses 000-499 and 900-999, handled in _draw_individnummer_old.
-_OLD_MIN_YEAR, _OLD_MAX_YEAR = 1854, 2039
+# s19__separator() in sql/macros/scrub.sql.  RE2's \s is ASCII [\t\n\f\r ], Python's is not.
+_SEPARATORS = re.compile("[\t\n\f\r .\\-\u00a0\u2013\u2014]")
 
 
-# --------------------------------------------------------------------------- generation
+# --------------------------------------------------------------------------- errors
 
 
-def make_ids(
-    rng: np.random.Generator,
-    birth_dates: np.ndarray,  # datetime64[D]
-    sexes: np.ndarray | None,  # 'male'/'female'; ignored for fhnr and the new model
-    kind: str = "fnr",  # one of KINDS
-    model: str = "old",  # "old" or "new" (numbers issued from 2032)
-    unique: bool = True,  # redraw rows that repeat an earlier row's id
-) -> np.ndarray:
-    """Return one valid 11-character identifier ('<U11') per birth date, fully vectorised.
+class ValidationError(ValueError):
+    """Why a number is not a valid identifier; only its subclasses are raised."""
 
-    Old model: the individnummer is drawn uniformly among those whose century rule gives the
-    birth year and whose 9th digit gives the sex.  New model: individnummer uniform in 000-999,
-    K1 uniform among the digits 0-9 that make (S1 + K1) mod 11 in {0,1,2,3}.  Rows where a check
-    digit would be 10 are redrawn until none remain.  FH-numbers ignore dates and sexes.
+    message = "not a valid identifier"
 
-    With ``unique`` (default) no id repeats within the call: two persons sharing an id would be
-    silently merged by linkage.  An old-model date-sex group has only ~100-250 usable ids, so a
-    group larger than that raises ValueError.  Uniqueness across calls is not checked.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    dates = np.asarray(birth_dates, dtype="datetime64[D]").ravel()
-    n = dates.size
-    # Each row is kept as integers: prefix = digits 1-6, iii = digits 7-9, then K1 and K2.
-    # int32 storage: the final digit extraction divides, and int32 division is cheaper.
-    iii = np.zeros(n, dtype=np.int32)
-    k1 = np.zeros(n, dtype=np.int32)
-    k2 = np.zeros(n, dtype=np.int32)
-
-    if kind == "fhnr":
-        prefix = np.zeros(n, dtype=np.int32)  # drawn in fill(): FH-numbers are all random
-    else:
-        if np.isnat(dates).any():
-            raise ValueError("birth_dates contains NaT")
-        year, month, day = _split_dates(dates)
-        if model == "old" and ((year < _OLD_MIN_YEAR) | (year > _OLD_MAX_YEAR)).any():
-            # The old individnummer table has no block outside 1854-2039.
-            raise ValueError(f"old-model birth years must be in {_OLD_MIN_YEAR}-{_OLD_MAX_YEAR}")
-        male = _male_mask(sexes, n) if model == "old" else None
-        prefix = ((day + _DAY_OFFSET[kind]) * 100 + month + _MONTH_OFFSET[kind]) * 100 + year % 100
-        prefix = prefix.astype(np.int32)
-        p1, p2 = _prefix_sums(prefix)  # the date part never changes: weigh it once
-
-    def fill(todo: slice | np.ndarray) -> None:
-        """Draw the random digits of rows ``todo`` until their check digits are all 0-9."""
-        m = n if isinstance(todo, slice) else todo.size
-        while m:  # each round rejects roughly 1/11-2/11 of its rows: a handful of rounds
-            if kind == "fhnr":
-                prefix[todo] = rng.integers(800_000, 1_000_000, size=m)  # first digit 8 or 9
-                s1, s2 = _prefix_sums(prefix[todo])
-            else:
-                s1, s2 = p1[todo], p2[todo]
-            if model == "old" and kind != "fhnr":
-                iii_t = _draw_individnummer_old(rng, year[todo], male[todo])
-            else:
-                iii_t = rng.integers(0, 1000, size=m)
-            i1, i2, i3 = iii_t // 100, iii_t // 10 % 10, iii_t % 10
-            s1 = s1 + 4 * i1 + 5 * i2 + 2 * i3
-            k1_t = (11 - s1 % 11) % 11 if model == "old" else _draw_k1_new(rng, s1)
-            k2_t = (11 - (s2 + 5 * i1 + 4 * i2 + 3 * i3 + 2 * k1_t) % 11) % 11
-            iii[todo], k1[todo], k2[todo] = iii_t, k1_t, k2_t  # rows with a 10 get redrawn
-            rejected = (k1_t == 10) | (k2_t == 10)
-            todo = np.flatnonzero(rejected) if isinstance(todo, slice) else todo[rejected]
-            m = todo.size
-
-    def keys(rows: slice | np.ndarray) -> np.ndarray:
-        return prefix[rows].astype(np.int64) * 100_000 + iii[rows] * 100 + k1[rows] * 10 + k2[rows]
-
-    fill(slice(None))  # first pass over all rows: slices, no copies
-    if unique:
-        _redraw_repeats(fill, keys)
-    return _to_strings(prefix, iii, k1, k2)
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.message
 
 
-def _prefix_sums(prefix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """K1 and K2 weighted sums of digits 1-6 of a six-digit integer."""
-    s1 = np.zeros(prefix.size, dtype=np.int64)
-    s2 = np.zeros(prefix.size, dtype=np.int64)
-    for j in range(6):
-        d = prefix // 10 ** (5 - j) % 10
-        s1 += int(W1[j]) * d
-        s2 += int(W2[j]) * d
-    return s1, s2
+class InvalidFormat(ValidationError):
+    """Not a string of ASCII digits."""
+
+    message = "not 11 ASCII digits"
 
 
-def _to_strings(prefix: np.ndarray, iii: np.ndarray, k1: np.ndarray, k2: np.ndarray) -> np.ndarray:
-    # Integers -> 11 zero-padded ASCII digits -> fixed-width strings, without a Python loop.
-    ascii_bytes = np.empty((prefix.size, 11), dtype=np.uint8)
-    for j in range(6):
-        ascii_bytes[:, j] = prefix // 10 ** (5 - j) % 10
-    ascii_bytes[:, 6], ascii_bytes[:, 7], ascii_bytes[:, 8] = iii // 100, iii // 10 % 10, iii % 10
-    ascii_bytes[:, 9], ascii_bytes[:, 10] = k1, k2
-    ascii_bytes += ord("0")
-    return ascii_bytes.view("S11").ravel().astype("<U11")
+class InvalidLength(InvalidFormat):
+    """Not 11 characters long (a kind of InvalidFormat, as in stdnum)."""
+
+    message = "not 11 characters long"
 
 
-def _later_repeats(key: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mask of the rows whose key already occurred in an earlier row, the sort order, and the
-    sorted keys."""
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    mask = np.zeros(key.size, dtype=bool)
-    mask[order[1:][sorted_key[1:] == sorted_key[:-1]]] = True
-    return mask, order, sorted_key
+class InvalidChecksum(ValidationError):
+    """A check digit does not match under either check-digit model."""
+
+    message = "the check digits do not match"
 
 
-def _in_sorted(sorted_values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    # Sorted queries make searchsorted walk the big array in order: far fewer cache misses.
-    if not sorted_keys.size:
-        return np.zeros(sorted_values.size, dtype=bool)
-    pos = np.minimum(np.searchsorted(sorted_keys, sorted_values), sorted_keys.size - 1)
-    return sorted_keys[pos] == sorted_values
+class InvalidComponent(ValidationError):
+    """A part of the number is impossible: no date in its day-month, an undefined combination of
+    offsets, or (get_birth_date, get_gender) no birth date or sex in it."""
 
-
-def _redraw_repeats(fill, keys) -> None:
-    # One full sort, then only the redrawn rows are checked against the ids already taken,
-    # so each later round costs O(redrawn rows * log n), not a sort of all n rows.
-    repeat, _, taken = _later_repeats(keys(slice(None)))  # taken may hold repeats: harmless
-    added = np.empty(0, dtype=np.int64)  # small, the keys accepted in later rounds
-    todo = np.flatnonzero(repeat)
-    for _ in range(1000):
-        if not todo.size:
-            return
-        fill(todo)
-        new = keys(todo)
-        clash, order, sorted_new = _later_repeats(new)
-        clash[order] |= _in_sorted(sorted_new, taken) | _in_sorted(sorted_new, added)
-        added = np.sort(np.concatenate([added, sorted_new[~clash[order]]]), kind="stable")  # 2 runs
-        todo = todo[clash]
-    raise ValueError(f"cannot make unique ids: {todo.size} rows keep colliding "
-                     "(more persons share one birth date and sex than there are ids for them?)")
-
-
-def _split_dates(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    months = dates.astype("datetime64[M]")
-    year = months.astype("datetime64[Y]").astype(np.int64) + 1970
-    month = months.astype(np.int64) % 12 + 1
-    day = (dates - months.astype("datetime64[D]")).astype(np.int64) + 1
-    return year, month, day
-
-
-def _male_mask(sexes: np.ndarray | None, n: int) -> np.ndarray:
-    if sexes is None:
-        raise ValueError("sexes is required for old-model ids other than fhnr")
-    s = np.asarray(sexes).ravel()
-    if s.size != n:
-        raise ValueError(f"sexes has {s.size} rows, birth_dates has {n}")
-    male = s == "male"
-    if not (male | (s == "female")).all():
-        raise ValueError("sexes must contain only 'male' and 'female'")
-    return male
-
-
-def _draw_individnummer_old(rng: np.random.Generator, year: np.ndarray, male: np.ndarray) -> np.ndarray:
-    # Draw a pair index, then lo + 2*pair + sex bit: uniform over the block, 9th digit = sex.
-    cond = [year < 1900, year < 1940, year < 2000]
-    lo = np.select(cond, [500, 0, 0], 500)  # 1854-99: 500-749; 1900-39: 000-499; 2000-39: 500-999
-    n_pairs = np.select(cond, [125, 250, 300], 250)  # 1940-99: 000-499 + 900-999 = 600 numbers
-    pair = rng.integers(0, n_pairs)
-    iii = lo + 2 * pair + male
-    return np.where(pair >= 250, iii + 400, iii)  # only 1940-99 reaches pair 250: jump to 900
-
-
-def _draw_k1_new(rng: np.random.Generator, s1: np.ndarray) -> np.ndarray:
-    # The four K1 values giving remainders 0-3; sorting puts the forbidden 10 (if any) last,
-    # so a uniform index below the count of usable candidates picks uniformly among them.
-    cand = np.sort((np.arange(4)[None, :] - s1[:, None]) % 11, axis=1)
-    n_ok = (cand < 10).sum(axis=1)
-    return cand[np.arange(s1.size), rng.integers(0, n_ok)]
+    message = "a part of the number is not valid"
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _parse(id: object) -> tuple[str, str, tuple[int, ...]] | None:
-    """(kind, model, digits) of a valid id, else None.  Mirrored by the SQL macros."""
-    if not isinstance(id, str) or len(id) != 11 or not (id.isascii() and id.isdigit()):
-        return None
-    d = tuple(ord(c) - 48 for c in id)
-    if (sum(w * x for w, x in zip(W2.tolist(), d)) + d[10]) % 11 != 0:
-        return None
-    r1 = (sum(w * x for w, x in zip(W1.tolist(), d)) + d[9]) % 11
+def compact(number: str) -> str:
+    """The number without separators (as s19_strip_separators): ASCII whitespace, '.', '-',
+    no-break space, en and em dash, wherever they stand."""
+    return _SEPARATORS.sub("", number)
+
+
+def _check(number: object) -> tuple[str, str, tuple[int, ...]]:
+    """(kind, model, digits) of a valid number; raises a ValidationError.  Mirrored by the SQL."""
+    if not isinstance(number, str):
+        raise InvalidFormat("not a string")
+    if len(number) != 11:
+        raise InvalidLength()
+    if not (number.isascii() and number.isdigit()):
+        raise InvalidFormat()
+    d = tuple(ord(c) - 48 for c in number)
+    if (sum(w * x for w, x in zip(W2, d)) + d[10]) % 11 != 0:
+        raise InvalidChecksum("K2 does not match the first ten digits")
+    r1 = (sum(w * x for w, x in zip(W1, d)) + d[9]) % 11
     if r1 > 3:
-        return None
+        raise InvalidChecksum("K1 fits neither the old nor the 2032 check-digit rule")
     model = "old" if r1 == 0 else "new"
     if d[0] >= 8:
         return "fhnr", model, d  # FH-numbers are random: no date to check
@@ -243,27 +198,44 @@ def _parse(id: object) -> tuple[str, str, tuple[int, ...]] | None:
     mm = 10 * d[2] + d[3]
     month_off = 80 if mm > 80 else 40 if mm > 40 else 0
     kind_ = _KIND_BY_OFFSETS.get((day_off, month_off))
+    if kind_ is None:
+        raise InvalidComponent("a D-number day with an H-number month is not defined")
     day, month = 10 * d[0] + d[1] - day_off, mm - month_off
-    if kind_ is None or not 1 <= month <= 12 or not 1 <= day <= _MAX_DAY[month - 1]:
-        return None
+    if not 1 <= month <= 12 or not 1 <= day <= _MAX_DAY[month - 1]:
+        raise InvalidComponent("the day-month part is not a date in any year")
     return kind_, model, d
 
 
-def is_valid(id: str) -> bool:
-    """True for 11 digits with check digits valid under either model and a plausible date."""
-    return _parse(id) is not None
+def _parsed(number: object) -> tuple[str, str, tuple[int, ...]] | None:
+    try:
+        return _check(number)
+    except ValidationError:
+        return None
 
 
-def kind(id: str) -> str | None:
-    """One of KINDS, or None when the id is invalid."""
-    p = _parse(id)
+def validate(number: object) -> str:
+    """The number itself when it is 11 ASCII digits with check digits valid under either model
+    and a plausible date; else raises InvalidLength, InvalidFormat, InvalidChecksum or
+    InvalidComponent (all ValidationError, a ValueError)."""
+    _check(number)
+    return number  # type: ignore[return-value]  # _check accepted it: a str
+
+
+def is_valid(number: object) -> bool:
+    """True when ``validate`` accepts the number."""
+    return _parsed(number) is not None
+
+
+def kind(number: object) -> str | None:
+    """One of KINDS, or None when the number is invalid."""
+    p = _parsed(number)
     return p[0] if p else None
 
 
-def check_model(id: str) -> str | None:
+def check_model(number: object) -> str | None:
     """'old' when K1 satisfies the old rule (also true of 1 in 4 new-model ids), 'new' when only
     the 2032 rule holds, None when invalid."""
-    p = _parse(id)
+    p = _parsed(number)
     return p[1] if p else None
 
 
@@ -280,25 +252,51 @@ def century(individnummer: int, yy: int) -> int | None:
     return None  # e.g. 500-899 with YY 40-53: no old-model century
 
 
-def birth_date(id: str) -> datetime.date | None:
-    """Birth date of a valid old-model fnr, dnr, synthetic or synthetic_dnr; None otherwise."""
-    p = _parse(id)
-    if p is None or p[1] != "old" or p[0] not in _DATED_KINDS:
-        return None
-    _, _, d = p
+def _old_model(number: object, what: str) -> tuple[str, tuple[int, ...]]:
+    """(kind, digits) of a valid number with old-model check digits and a ``what`` digit."""
+    kind_, model, d = _check(number)
+    if kind_ == "fhnr":
+        raise InvalidComponent(f"an FH-number carries no {what}")
+    if model != "old":
+        raise InvalidComponent(f"a 2032-model number carries no {what}")
+    return kind_, d
+
+
+def get_birth_date(number: object) -> datetime.date:
+    """Birth date of a valid old-model fnr, dnr, synthetic or synthetic_dnr.  Raises
+    InvalidComponent for other kinds and models, for an individnummer that gives the year no
+    century and for 29 February of a non-leap year (other ValidationErrors when invalid)."""
+    kind_, d = _old_model(number, "birth date")
+    if kind_ == "hnr":
+        raise InvalidComponent("an H-number carries no birth date")
     yy = 10 * d[4] + d[5]
     c = century(100 * d[6] + 10 * d[7] + d[8], yy)
     if c is None:
-        return None
+        raise InvalidComponent("the individnummer gives no century for this year")
     try:
         return datetime.date(c + yy, (10 * d[2] + d[3]) % 40, (10 * d[0] + d[1]) % 40)
-    except ValueError:  # 29 February of a non-leap year
+    except ValueError:
+        raise InvalidComponent("29 February of a year that is not a leap year") from None
+
+
+def birth_date(number: object) -> datetime.date | None:
+    """``get_birth_date``, or None where it raises (as s19_id_birth_date gives NULL)."""
+    try:
+        return get_birth_date(number)
+    except ValidationError:
         return None
 
 
-def sex(id: str) -> str | None:
-    """'male' (odd 9th digit) or 'female' for a valid old-model id other than fhnr; else None."""
-    p = _parse(id)
-    if p is None or p[1] != "old" or p[0] == "fhnr":
+def get_gender(number: object) -> str:
+    """'M' (odd 9th digit) or 'F', as stdnum: for a valid old-model number other than an
+    FH-number; raises InvalidComponent for those (other ValidationErrors when invalid)."""
+    return "M" if _old_model(number, "sex digit")[1][8] % 2 else "F"
+
+
+def sex(number: object) -> str | None:
+    """'male' (odd 9th digit) or 'female' for a valid old-model id other than fhnr; else None
+    (the values of s19_id_sex and of the synthetic generator)."""
+    try:
+        return "male" if get_gender(number) == "M" else "female"
+    except ValidationError:
         return None
-    return "male" if p[2][8] % 2 else "female"

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stat19.identifiers import make_ids
+from stat19.synth.ids import make_ids
 
 
 def fnrs(n: int, seed: int = 1, kind: str = "fnr") -> list[str]:

@@ -1,4 +1,5 @@
-"""Tests for stat19.identifiers and sql/macros/identifiers.sql (rules: shared/spec/domain.md).
+"""Tests for stat19.identifiers (the validator), stat19.synth.ids (the generator, make_ids) and
+sql/macros/identifiers.sql (rules: shared/spec/domain.md).
 
 The check-digit helper below is written independently of the module on purpose, so the
 tests do not just repeat the code under test.
@@ -7,6 +8,7 @@ tests do not just repeat the code under test.
 from __future__ import annotations
 
 import datetime
+import doctest
 from pathlib import Path
 
 import duckdb
@@ -16,6 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stat19 import identifiers as ids
+from stat19.db import install_macros
+from stat19.synth.ids import make_ids
 
 SQL_FILE = Path(__file__).resolve().parents[1] / "sql" / "macros" / "identifiers.sql"
 W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
@@ -52,7 +56,7 @@ def generated_ids(draw) -> tuple[str, str, str, datetime.date, str]:
     date = draw(OLD_DATES if model == "old" else st.dates(datetime.date(1800, 1, 1), datetime.date(2099, 12, 31)))
     sex = draw(st.sampled_from(["male", "female"]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    return ids.make_ids(rng, np_dates([date]), np.array([sex]), kind, model)[0], kind, model, date, sex
+    return make_ids(rng, np_dates([date]), np.array([sex]), kind, model)[0], kind, model, date, sex
 
 
 @st.composite
@@ -105,7 +109,7 @@ EDGE_DATES = ["1854-01-01", "1899-12-31", "1900-01-01", "1939-12-31", "1940-01-0
 def test_generated_ids_at_edge_dates(kind, model):
     dates = np.array(EDGE_DATES * 2, dtype="datetime64[D]")
     sexes = np.array(["male"] * len(EDGE_DATES) + ["female"] * len(EDGE_DATES))
-    made = ids.make_ids(np.random.default_rng(3), dates, sexes, kind, model)
+    made = make_ids(np.random.default_rng(3), dates, sexes, kind, model)
     for s, date, sex in zip(made, dates.astype(object), sexes):
         check_generated(s, kind, model, date, sex)
 
@@ -142,7 +146,7 @@ def test_make_ids_bulk_checked_in_duckdb(kind, model, sql):
     hi = np.datetime64("2039-12-31") if model == "old" else np.datetime64("2099-12-31")
     dates = lo + rng.integers(0, (hi - lo).astype(int) + 1, n)
     sexes = rng.choice(np.array(["male", "female"]), n)
-    made = ids.make_ids(rng, dates, sexes, kind, model)
+    made = make_ids(rng, dates, sexes, kind, model)
     assert made.shape == (n,) and len(set(made.tolist())) == n
     rows = sql.execute(
         """SELECT count(*) FILTER (WHERE NOT s19_id_valid(id)),
@@ -164,18 +168,18 @@ def test_make_ids_bulk_checked_in_duckdb(kind, model, sql):
 
 
 def test_new_model_uses_every_allowed_remainder():
-    made = ids.make_ids(np.random.default_rng(1), np.full(1000, np.datetime64("2035-06-01")), None, "fnr", "new")
+    made = make_ids(np.random.default_rng(1), np.full(1000, np.datetime64("2035-06-01")), None, "fnr", "new")
     remainders = {(sum(w * int(c) for w, c in zip(W1, s)) + int(s[9])) % 11 for s in made}
     assert remainders == {0, 1, 2, 3}
 
 
 def test_make_ids_unique_in_a_crowded_birth_date():
     # 200 boys born the same day: close to the 1940-99 block's ~250 usable ids per date and sex.
-    made = ids.make_ids(np.random.default_rng(2), np.full(200, np.datetime64("1960-05-17")),
+    made = make_ids(np.random.default_rng(2), np.full(200, np.datetime64("1960-05-17")),
                         np.array(["male"] * 200))
     assert len(set(made.tolist())) == 200
     with pytest.raises(ValueError, match="unique"):
-        ids.make_ids(np.random.default_rng(2), np.full(400, np.datetime64("1960-05-17")),
+        make_ids(np.random.default_rng(2), np.full(400, np.datetime64("1960-05-17")),
                      np.array(["male"] * 400))
 
 
@@ -190,7 +194,7 @@ def test_old_model_individnummer_fills_each_block(first, last, blocks):
     rng = np.random.default_rng(4)
     lo, hi = np.datetime64(first), np.datetime64(last)
     dates = lo + rng.integers(0, (hi - lo).astype(int) + 1, 5000)
-    made = ids.make_ids(rng, dates, rng.choice(np.array(["male", "female"]), 5000))
+    made = make_ids(rng, dates, rng.choice(np.array(["male", "female"]), 5000))
     iii = np.array([int(s[6:9]) for s in made])
     in_block = [(iii >= a) & (iii <= b) for a, b in blocks]
     assert np.logical_or.reduce(in_block).all()
@@ -212,7 +216,7 @@ def test_old_model_individnummer_fills_each_block(first, last, blocks):
 def test_make_ids_rejects_bad_input(kwargs, match):
     args = {"birth_dates": np_dates([datetime.date(1990, 1, 1)]), "sexes": np.array(["male"])} | kwargs
     with pytest.raises(ValueError, match=match):
-        ids.make_ids(np.random.default_rng(0), **args)
+        make_ids(np.random.default_rng(0), **args)
 
 
 # --------------------------------------------------------------------------- validation
@@ -355,9 +359,93 @@ def century_id(iii: int, yy: int) -> str:
 def test_malformed_input_is_invalid(bad):
     assert not ids.is_valid(bad)
     assert ids.kind(bad) is ids.check_model(bad) is ids.birth_date(bad) is ids.sex(bad) is None
+    with pytest.raises(ids.InvalidFormat):  # InvalidLength is an InvalidFormat, as in stdnum
+        ids.validate(bad)
+
+
+# --------------------------------------------------------------------------- the stdnum-style API
+
+
+def test_module_doctests():
+    result = doctest.testmod(ids)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_errors_are_one_family():
+    for cls in (ids.InvalidFormat, ids.InvalidLength, ids.InvalidChecksum, ids.InvalidComponent):
+        assert issubclass(cls, ids.ValidationError) and issubclass(cls, ValueError)
+        assert str(cls()) == cls.message  # a message without arguments
+    assert issubclass(ids.InvalidLength, ids.InvalidFormat)
+
+
+def error_of(s) -> type | None:
+    try:
+        assert ids.validate(s) == s
+    except ids.ValidationError as e:
+        assert not (isinstance(s, str) and len(s) >= 11 and s in str(e))  # no id in a message
+        return type(e)
+    return None
+
+
+@pytest.mark.parametrize("s, error", [
+    ("01817012309", None), ("01817012317", None),
+    ("0181701230", ids.InvalidLength), ("018170123090", ids.InvalidLength), ("", ids.InvalidLength),
+    ("0181701230x", ids.InvalidFormat), ("٠١٨١٧٠١٢٣٠٩", ids.InvalidFormat), (1817012309, ids.InvalidFormat),
+    (None, ids.InvalidFormat), (b"01817012309", ids.InvalidFormat),
+    ("01817012308", ids.InvalidChecksum),  # K2
+    (complete("018170123", 4), ids.InvalidChecksum),  # K2 right, K1 remainder 4
+    (complete("414270124"), ids.InvalidComponent),  # D-day with H-month
+    (complete("308270123"), ids.InvalidComponent),  # 30 February
+    (complete("011370123"), ids.InvalidComponent),  # month 13
+])
+def test_validate_raises_the_matching_error(s, error):
+    assert error_of(s) is error
+
+
+@FAST
+@given(ANY_ID)
+def test_validate_agrees_with_the_other_functions(s):
+    error = error_of(s)
+    assert ids.is_valid(s) == (error is None)
+    assert (ids.kind(s) is None) == (ids.check_model(s) is None) == (error is not None)
+    for get, lenient, values in ((ids.get_birth_date, ids.birth_date, None),
+                                 (ids.get_gender, ids.sex, {"M": "male", "F": "female"})):
+        try:
+            got = get(s)
+        except ids.ValidationError as e:  # the number's own error, or valid but not telling
+            assert type(e) is error or error is None and type(e) is ids.InvalidComponent
+            assert lenient(s) is None
+        else:
+            assert error is None and lenient(s) == (values[got] if values else got)
+
+
+# The separators of s19__separator() (sql/macros/scrub.sql), some whitespace RE2's \s does not
+# know (vertical tab, Unicode spaces), and other punctuation.
+SEPARATOR_LIKE = list(" \t\n\f\r.-\u00a0\u2013\u2014") + list("\x0b\u2028\u3000\u2009_/:,+")
+
+
+@FAST
+@given(st.lists(st.one_of(generated_ids().map(lambda t: t[0]), st.text("0123456789", max_size=12),
+                          st.text(st.sampled_from(SEPARATOR_LIKE), max_size=3)), max_size=6).map("".join))
+def test_compact_is_s19_strip_separators(macros, text):
+    """compact strips what the SQL strips, so validate(compact(x)) is the record-key rule
+    s19_id_valid(s19_strip_separators(x)) of sql/ingest/check.sql.j2."""
+    stripped, valid = macros.execute("SELECT s19_strip_separators($t), s19_id_valid(s19_strip_separators($t))",
+                                  {"t": text}).fetchone()
+    assert ids.compact(text) == stripped
+    assert ids.is_valid(ids.compact(text)) == valid
 
 
 # --------------------------------------------------------------------------- SQL macros
+
+
+@pytest.fixture(scope="module")
+def macros():
+    """A connection with all of sql/macros/ (s19_strip_separators is in scrub.sql)."""
+    con = duckdb.connect()
+    install_macros(con)
+    yield con
+    con.close()
 
 
 @pytest.fixture(scope="module")

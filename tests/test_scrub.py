@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from kit import break_check_digit
 from stat19 import identifiers as ids
+from stat19.synth.ids import make_ids
 from stat19.cli import main
 from stat19.db import install_macros, render, run_script
 from stat19.paths import SQL_DIR
@@ -49,7 +50,7 @@ def scrub(con, text):
 def some_id(seed: int, kind: str, model: str) -> str:
     rng = np.random.default_rng(seed)
     birth = np.array([np.datetime64("1930-01-01") + int(rng.integers(0, 365 * 100))], dtype="datetime64[D]")
-    return str(ids.make_ids(rng, birth, np.array(["female"]), kind=kind, model=model)[0])
+    return str(make_ids(rng, birth, np.array(["female"]), kind=kind, model=model)[0])
 
 
 @st.composite
@@ -229,7 +230,7 @@ def plant(landing: Path, seed: int = 7) -> tuple[dict[tuple[str, str], set[str]]
     n = 20_000
     births = np.datetime64("1940-01-01") + rng.integers(0, 365 * 80, n).astype("timedelta64[D]")
     sexes = rng.choice(np.array(["male", "female"]), n)
-    pool = iter(rng.permutation(np.concatenate([ids.make_ids(rng, births, sexes, kind=kind, model=model)
+    pool = iter(rng.permutation(np.concatenate([make_ids(rng, births, sexes, kind=kind, model=model)
                                                 for kind in ids.KINDS for model in ids.MODELS])).tolist())
 
     def token() -> tuple[str, str]:

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from stat19.identifiers import make_ids
+from stat19.synth.ids import make_ids
 from stat19.specs import source_specs
 
 Frame = pl.DataFrame

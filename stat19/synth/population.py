@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stat19.identifiers import make_ids
+from stat19.synth.ids import make_ids
 from stat19.synth import rates
 
 # freg status codes (index into STATUS)
