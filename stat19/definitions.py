@@ -46,7 +46,7 @@ from dagster import (
 )
 
 from stat19.db import warehouse
-from stat19.dq import dq_asset_checks
+from stat19.defs.checks import dq_asset_checks
 from stat19.ingest import ensure_schema, is_settled, load_delivery
 from stat19.landing import Delivery, find_deliveries
 from stat19.linkage import link, linked_connection

@@ -17,8 +17,8 @@ import pytest
 from kit import fnrs
 from stat19 import identifiers
 from stat19.specs import source_specs
-from stat19.dq import (DQBlocked, Suite, blocked_in_run, check_day, dq_asset_checks, load_suites, run_dq,
-                       write_dq_report)
+from stat19.defs.checks import dq_asset_checks
+from stat19.dq import DQBlocked, Suite, blocked_in_run, check_day, load_suites, run_dq, write_dq_report
 from stat19.ingest import ensure_schema
 from stat19.paths import Home
 from stat19.reference import install_reference_tables
@@ -490,12 +490,12 @@ def test_one_bad_row_fails_a_blocking_check_with_its_figures(db):
 def test_gx_needs_the_persisted_connection_fix_and_errors_never_pass(db, monkeypatch):
     """Without duckdb among GX's persisted-connection dialects every expectation dies with
     IndexError in resolve_metric_bundle; the check is then an error, and a blocking one blocks."""
-    import stat19.dq as dq
+    import stat19.dq.gx as dq_gx
     from great_expectations.execution_engine import sqlalchemy_execution_engine as gx_sql
 
     unpatched = tuple(x for x in gx_sql._PERSISTED_CONNECTION_DIALECTS if str(getattr(x, "value", x)) != "duckdb")
     monkeypatch.setattr(gx_sql, "_PERSISTED_CONNECTION_DIALECTS", unpatched)
-    monkeypatch.setattr(dq, "_patch_gx_for_duckdb", lambda: None)
+    monkeypatch.setattr(dq_gx, "_patch_gx_for_duckdb", lambda: None)  # where _gx_datasource calls it
     suite = SUITES["sysvak"]
     prepare(db, suite, [])
     check = run_dq(db, DAY, [suite]).by_name("person_present")
