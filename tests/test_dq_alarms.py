@@ -31,7 +31,6 @@ LAST = START + timedelta(days=DAYS - 1)
 BLOCKED_BY = {
     "unknown_identifiers": "linkage_rate_drop",
     "half_rows": "delivery_volume",
-    "rows_down_30pct": "delivery_volume",
     "date_shifted_a_year": "late_share",
     "all_quarantined": "quarantine_share",
     "resent_yesterday": "resent_share",

@@ -50,7 +50,7 @@ from stat19.db import install_macros, sql_ident, sql_literal
 from stat19.dq.results import MAX_DETAILS, CheckResult, DQResult
 from stat19.dq.suite import Expectation, Suite, load_suites
 from stat19.paths import spec_dirs
-from stat19.specs import code_systems
+from stat19.specs import code_systems, population
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from the pipeline
 
@@ -65,6 +65,7 @@ def _sql_env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(spec_dirs("sql", "dq")), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["lit"], env.filters["q"] = sql_literal, sql_ident
+    env.globals["population"] = population  # the population register's names and codes, as in sql/
     return env
 
 

@@ -13,33 +13,26 @@ editing a file.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from stat19.db import sql_ident
-from stat19.paths import spec_files
+from stat19.paths import SpecError, spec_files
+from stat19.spec_base import NamedSpec, SpecModel, load_spec
 
 Category = Literal["conformance", "completeness", "plausibility"]
 Severity = Literal["blocking", "warning"]
 # A suite's declared false-alarm rate: the chance that a clean day fails one of its blocking checks.
 DEFAULT_FALSE_ALARM_RATE = 0.0002
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Expectation(_Strict):
+class Expectation(NamedSpec):
     """One check: what it expects, its Kahn category, severity and threshold."""
 
-    name: str
     description: str
     category: Category
     subcategory: str | None = None  # Kahn: value, relational, computational, atemporal, temporal
@@ -56,8 +49,6 @@ class Expectation(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Expectation":
-        if not _NAME.match(self.name):
-            raise ValueError(f"expectation name {self.name!r} must be lower_snake_case")
         if sum(x is not None for x in (self.expect, self.sql, self.query)) != 1:
             raise ValueError(f"{self.name}: give exactly one of expect, sql, query")
         if self.expect is None and self.kwargs:
@@ -82,7 +73,7 @@ class Expectation(_Strict):
         return ", ".join(cols) + (", ..." if "column_list" in self.kwargs else "") if cols else None
 
 
-class Suite(_Strict):
+class Suite(SpecModel):
     """The expectations on one table, checked on one day's rows; guards one Dagster asset."""
 
     name: str
@@ -115,11 +106,7 @@ class Suite(_Strict):
 
 
 def load_suite(path: Path) -> Suite:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    try:
-        return Suite.model_validate({"name": path.stem, **doc})
-    except Exception as exc:  # pydantic names the field; add the file
-        raise ValueError(f"invalid DQ suite {path}: {exc}") from exc
+    return load_spec(path, Suite, "DQ suite", defaults={"name": path.stem})
 
 
 @cache
@@ -130,7 +117,7 @@ def _load(paths: tuple[Path, ...]) -> dict[str, Suite]:
         for e in s.expectations:
             other = seen.setdefault((s.asset, e.name), s.name)
             if other != s.name or sum(x.name == e.name for x in s.expectations) > 1:
-                raise ValueError(f"DQ check name {e.name!r} is used twice on asset {s.asset} ({other}, {s.name})")
+                raise SpecError(f"DQ check name {e.name!r} is used twice on asset {s.asset} ({other}, {s.name})")
     return suites
 
 

@@ -122,7 +122,6 @@ def swap_sex(landing: Path, source: str, day: date, column: str = "kjoenn", code
 DEFECTS: dict[str, Callable[[Path, date], None]] = {
     "unknown_identifiers": lambda landing, day: unknown_identifiers(landing, "lmr", day),
     "half_rows": lambda landing, day: fewer_rows(landing, "npr", day),
-    "rows_down_30pct": lambda landing, day: fewer_rows(landing, "kpr", day, 0.7),  # a daily file, not a year to date
     "date_shifted_a_year": lambda landing, day: shift_date(landing, "kpr", day, "contact_date"),
     "all_quarantined": lambda landing, day: all_quarantined(landing, "kpr", day),
     "resent_yesterday": lambda landing, day: resend_previous(landing, "lmr", day),
