@@ -75,7 +75,7 @@ def test_run_explains_bad_usage(tmp_path, capsys):
 
 
 def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sensor():
-    from stat19.definitions import defs
+    from stat19.defs import defs
     from stat19.specs import source_specs
 
     repo = defs.get_repository_def()
@@ -87,7 +87,7 @@ def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sen
 
 
 def test_the_sensor_requests_one_run_per_complete_delivery_keyed_by_its_manifest(landing):
-    from stat19.definitions import Stat19, first_date, graph
+    from stat19.defs import Stat19, first_date, graph
 
     landing_sensor = graph(first_date(landing)).defs.resolve_sensor_def("landing_sensor")
     with DagsterInstance.ephemeral() as instance:
