@@ -78,7 +78,7 @@ def graph(first: str) -> Graph:
     defs = Definitions.merge(
         Definitions(assets=all_assets, asset_checks=dq_checks),
         automation_defs(first, all_assets, ingest_assets, dq_checks),
-        resource_defs,
+        resource_defs(),
     )
     with warnings.catch_warnings():
         # Resolved here, once: products take one date at a time while ingestion takes ranges, and

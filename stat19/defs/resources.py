@@ -42,5 +42,8 @@ class Stat19(ConfigurableResource):
         return Home(Path(self.home)).ensure()
 
 
-# The resource and the executor, once for the whole graph: everything runs in-process.
-resource_defs = Definitions(resources={"stat19": Stat19()}, executor=in_process_executor)
+def resource_defs() -> Definitions:
+    """The resource and the executor, once for the whole graph: everything runs in-process. (A
+    function, so that no second Definitions object sits at the module scope of stat19.defs, which
+    Dagster's autodiscovery would refuse.)"""
+    return Definitions(resources={"stat19": Stat19()}, executor=in_process_executor)
