@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,11 @@ from stat19.paths import Home, SpecError, write_atomically
 from stat19.progress import set_printer
 from stat19.dq import blocked_in_run, check_day
 from stat19.specs import source_specs
+
+# The run tags that make one run of a range of partitions (a single-run backfill). Dagster
+# documents the tag strings but exports their names only from its internals (dagster._core).
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 DAGSTER_YAML = """\
 # Written by stat19: the instance `stat19 run` and `make ui` share.
@@ -166,12 +170,10 @@ def _record_failure(home: Home, day: date | None, message: str) -> None:
 
 def _run(landing: Path, home: Home, through: date | None, progress: Callable[[str], None], instance,
          summary: RunSummary, products: bool | Sequence[str]) -> RunSummary:
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
-    from stat19 import definitions
+    from stat19.defs import Stat19, first_date, graph as dagster_graph
 
     # The partitions start at the landing's first delivery (or STAT19_FIRST_DATE).
-    graph = definitions.graph(definitions.first_date(landing))
+    graph = dagster_graph(first_date(landing))
     first = date.fromisoformat(graph.first_date)
     todo = pending_deliveries(home, landing, through)
     too_early = [d for d in todo if d < first]
@@ -186,7 +188,7 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
         return summary
     summary.reference_date = last
 
-    resources = {"stat19": definitions.Stat19(landing=str(landing), home=str(home.root))}
+    resources = {"stat19": Stat19(landing=str(landing), home=str(home.root))}
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}  # the terminal shows our own lines
 
     def execute(what: str, job: str, assets: list, checks: set | None = None, tags: dict | None = None,
@@ -195,7 +197,7 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
         set_printer(lambda line: progress("  " + line))
         try:
             # (Dagster's warning about the jobs' varying backfill policies is raised, and silenced,
-            # once when definitions.graph resolves the jobs; a subset does not raise it again:
+            # once when stat19.defs.graph resolves the jobs; a subset does not raise it again:
             # tests/test_dagster.py checks the terminal stays free of warnings)
             subset = graph.defs.resolve_job_def(job).get_subset(asset_selection=set(assets), asset_check_selection=checks)
             result = subset.execute_in_process(instance=instance, resources=resources, partition_key=partition_key,

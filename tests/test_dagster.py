@@ -25,7 +25,7 @@ def no_first_date(monkeypatch):
 
 
 def test_the_definitions_name_the_jobs_start_at_the_first_delivery_and_audit_every_product(landing, monkeypatch):
-    from stat19.definitions import first_date, graph
+    from stat19.defs import first_date, graph
 
     assert first_date(landing) == "2026-01-05"
     defs = graph(first_date(landing)).defs
@@ -114,7 +114,7 @@ def test_no_beta_or_deprecation_warnings_at_start_or_in_stat19_run(landing, tmp_
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "STAT19_FIRST_DATE")}
     env["STAT19_LANDING"] = str(landing)
     # what `dagster dev` loads (workspace.yaml), as a fresh process sees it
-    start = subprocess.run([sys.executable, "-c", "from stat19.definitions import defs; defs.get_repository_def()"],
+    start = subprocess.run([sys.executable, "-c", "from stat19.defs import defs; defs.get_repository_def()"],
                            env=env, capture_output=True, text=True, check=True)
     stat19 = Path(sys.executable).with_name("stat19")
     run = subprocess.run([str(stat19), "run", "--landing", str(landing), "--home", str(tmp_path / "home")],

@@ -75,7 +75,7 @@ def test_run_explains_bad_usage(tmp_path, capsys):
 
 
 def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sensor():
-    from stat19.definitions import defs
+    from stat19.defs import defs
     from stat19.specs import source_specs
 
     repo = defs.get_repository_def()
@@ -86,8 +86,18 @@ def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sen
     assert repo.get_sensor_def("landing_sensor")
 
 
+def test_the_defs_package_holds_one_definitions_object_for_dagster_to_find():
+    # `[tool.dagster] module_name` (and `dagster dev -m stat19.defs`) find the Definitions at module
+    # scope, and refuse to load a module with more than one
+    import stat19.defs
+    from dagster import Definitions
+
+    found = [name for name, value in vars(stat19.defs).items() if isinstance(value, Definitions)]
+    assert found == ["defs"]
+
+
 def test_the_sensor_requests_one_run_per_complete_delivery_keyed_by_its_manifest(landing):
-    from stat19.definitions import Stat19, first_date, graph
+    from stat19.defs import Stat19, first_date, graph
 
     landing_sensor = graph(first_date(landing)).defs.resolve_sensor_def("landing_sensor")
     with DagsterInstance.ephemeral() as instance:
