@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -153,7 +152,7 @@ def linked_report(env: Env) -> list[dict]:
 def test_the_linkage_report_counts_linked_health_only_and_unlinked(tmp_path, monkeypatch):
     monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
     env = Env(tmp_path)
-    ids = _small_landing(env)
+    _small_landing(env)
     link(env.home)
     by_date = {r["delivery_date"]: r for r in linked_report(env) if r["source"] == "sysvak"}
     first = by_date["2026-01-05"]

@@ -7,7 +7,6 @@ so they count nowhere: vaccinated is a share of population). On R = 2026-01-09 t
 
 from __future__ import annotations
 
-from datetime import date
 
 import polars as pl
 

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pytest
 
 from kit import jsonl_bytes, parquet_bytes, write_delivery
 from stat19.cli import main
