@@ -43,7 +43,7 @@ class Outcome:
 
     def describe(self) -> str:
         """One line for a person watching the run."""
-        head = f"{self.delivery_date}  {self.source:<9}{self.status:<15}"
+        head = f"{self.delivery_date}  {self.source:<8} {self.status:<15}"  # a long source name stays apart
         if self.status != "loaded":
             return head + self.message
         extra = f" ({self.rows_quarantined:,} quarantined, {self.rows_duplicate:,} duplicates)" if self.rows_quarantined or self.rows_duplicate else ""

@@ -119,6 +119,10 @@ def sha256_of(path: Path, limit: int | None = None) -> str:
     return h.hexdigest()
 
 
+MANIFEST_FORM = ('{"source": ..., "delivery_date": "YYYY-MM-DD", "files": [{"name": ..., "rows": <data rows, '
+                 'no header>, "sha256": ...}]}')
+
+
 def _manifest_entry(entry: object) -> ManifestFile:
     """One line of the manifest, strictly typed: a plain file name, a whole row count, a sha256."""
     if not isinstance(entry, dict):
@@ -152,6 +156,8 @@ def read_manifest(delivery: Delivery) -> list[ManifestFile]:
         source, day = doc["source"], doc["delivery_date"]
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         detail = str(exc)[:200] if not isinstance(exc, RecursionError) else "nested too deeply"
+        if isinstance(exc, KeyError):  # say what is missing and what a manifest holds
+            detail = f"no field {detail}; a manifest is {MANIFEST_FORM}"
         raise DeliveryRejected(f"{where}: not a valid manifest ({type(exc).__name__}: {detail})") from None
     if source != delivery.source or day != delivery.delivery_date.isoformat():
         raise DeliveryRejected(

@@ -432,6 +432,26 @@ def test_a_small_day_of_swapped_sex_codes_blocks_and_one_odd_row_does_not(db):
         assert (result.status, result.denominator) == (status, 1), (swapped, result.summary())
 
 
+
+def test_a_delivery_of_which_nothing_loaded_blocks_without_history_and_after_a_history_of_the_same(db):
+    """A new register whose timestamps all break a rule: every delivery quarantined from the first.
+    With no history (or a history of 100 %) there is nothing to compare with, yet loading nothing
+    is never normal: 10 rows or more, none loaded, blocks; a small day (3 rows) does not."""
+    suite = SUITES["kpr"]
+    only = suite.model_copy(update={"expectations": [e for e in suite.expectations if e.name == "quarantine_share"]})
+    for history_days, rows, quarantined_rows, status in [(-1, 40, 40, "fail"), (10, 40, 40, "fail"),
+                                                          (-1, 3, 3, "pass"), (-1, 40, 39, "pass")]:
+        prepare(db, suite, [])
+        db.execute("DELETE FROM delivery_log")
+        for k in range(history_days, 0, -1):  # earlier deliveries, every row quarantined too
+            db.execute("INSERT INTO delivery_log VALUES ('kpr', ?, 'loaded', 40, 0, 40, 0, '', 'sha', ?)",
+                       [d(-k), TS - timedelta(days=k)])
+        log_today("kpr", rows, quarantined=quarantined_rows)(db)
+        (result,) = run_dq(db, DAY, [only]).checks
+        assert result.error is None and result.status == status, (history_days, rows, result.summary())
+        if status == "fail":
+            assert any("every one of the delivery's" in detail for detail in result.details), result.details
+
 def test_npr_changes_after_a_rejected_delivery_are_one_to_two_days_worth_not_a_jump(db):
     """npr is cumulative: the vault keeps each delivery's changes. Yesterday's delivery rejected,
     today's carries two days' changes: between one day's worth (a record changed on both days is

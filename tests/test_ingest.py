@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import subprocess
 import sys
@@ -233,6 +234,18 @@ def test_a_folder_without_manifest_is_not_touched(env):
     assert outcome.status == "ignored"
     assert env.query("SELECT count(*) FROM mfr_births") == [(0,)]
 
+
+
+def test_a_manifest_missing_a_field_is_rejected_naming_the_field_and_the_form(env):
+    """A manifest written from a loose description ("each file's rows and sha256") lacks source
+    and delivery_date: the rejection says which field and what a manifest holds."""
+    folder = write_delivery(env.landing, "mfr", "2026-01-05", {"births.csv": (csv_bytes(MFR_HEADER, [mfr_row(0)], ","), 1)})
+    manifest = json.loads((folder / "_manifest.json").read_text())
+    (folder / "_manifest.json").write_text(json.dumps({"files": manifest["files"]}))
+    outcome = env.load("mfr", "2026-01-05")
+    assert outcome.status == "rejected"
+    assert "mfr/2026-01-05/_manifest.json: not a valid manifest" in outcome.message
+    assert "no field 'source'" in outcome.message and '"delivery_date": "YYYY-MM-DD"' in outcome.message
 
 def test_a_rejection_message_never_quotes_row_content(env):
     # a ragged line containing an identifier inside an undecodable file

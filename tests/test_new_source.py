@@ -97,6 +97,17 @@ def test_an_identifier_shaped_column_with_bad_check_digits_is_not_proposed_as_a_
     assert fnr.type != "person_id" and any("check digits" in t for t in fnr.todo)
 
 
+
+@pytest.mark.parametrize("stamp, warned", [("2026-01-04 16:08:00", True), ("2026-01-04T16:08:00+01:00", False)])
+def test_timestamps_without_an_offset_are_flagged_before_every_row_is_quarantined(tmp_path, stamp, warned):
+    """The landing contract needs ISO 8601 timestamps with an offset; a sample without one gets a
+    TODO on the column (a newcomer's first run otherwise quarantined every row as bad_date)."""
+    frame = sample_frame().with_columns(pl.lit(stamp).alias("visit_time"))
+    frame.write_csv(tmp_path / "visits.csv", separator=";")
+    visit_time = next(c for c in sniff("clinic", tmp_path / "visits.csv").columns if c.name == "visit_time")
+    assert visit_time.spec["type"] == "timestamp"
+    assert any("UTC offset" in t for t in visit_time.todo) == warned, visit_time.todo
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_the_drafts_load_and_pass_check_specs_and_are_never_overwritten(tmp_path, fmt, monkeypatch):
     sample, specs = write_sample(tmp_path, fmt), tmp_path / "specs"
