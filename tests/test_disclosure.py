@@ -409,7 +409,7 @@ def test_check_release_solves_no_lp_for_the_release_suppress_proved(monkeypatch)
     def no_lp(*args, **kwargs):
         raise AssertionError("LP solved")
 
-    monkeypatch.setattr("stat19.disclosure.lp.linprog", no_lp)
+    monkeypatch.setattr("stat19.disclosure.lp._model", no_lp)
     check_release(out, [geo, sex], [CASES])  # proven: no LP
     # the same table built again (not the object suppress returned) is recognised too
     check_release(pl.DataFrame(out.to_dicts()), [geo, sex], [CASES])

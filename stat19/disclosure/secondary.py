@@ -165,7 +165,7 @@ class _Suppressor:
         for round_ in itertools.count(1):
             self.local_fixpoint(hidden)
             lp, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                self.width, self.stats, exact=False, seen=seen, tick=tick)
+                                self.width, self.stats, duals=True, seen=seen, tick=tick)
             seen = lp.seen(self.v.size)
             # intervals only widen when more cells are hidden: a protected cell stays protected
             proven |= hidden
@@ -175,12 +175,8 @@ class _Suppressor:
             if bad.size == 0:
                 return hidden
             new = self.repair(hidden, lp, bad)
-            if new.size == 0:  # nothing left to hide nearby: ask the exact audit
-                _, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                   self.width, self.stats, exact=True, seen=seen, tick=tick)
-                if bad.size:
-                    raise RuntimeError(f"measure {measure}: cannot protect {self.rel.cell(bad[0])}")
-                return hidden
+            if new.size == 0:  # the test is exact: these cannot be protected by hiding more nearby
+                raise RuntimeError(f"measure {measure}: cannot protect {self.rel.cell(bad[0])}")
             hidden[new] = True  # each round hides at least one cell: the loop ends
             if self.stats is not None:
                 self.stats.repair_rounds += 1
