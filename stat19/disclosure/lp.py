@@ -18,7 +18,9 @@ from stat19.progress import Ticker
 _TOL = 1e-6  # LP solutions are exact up to HiGHS' feasibility tolerance (1e-7)
 _PUSH_ROUNDS = 40  # at most this many pushing LPs per model before the per-cell tests; ...
 _PUSH_MIN_GAIN = 4  # ... while each resolves this many open cells (or 1 %): a reach test is cheaper
-_PLAIN_ROUNDS = 3  # the first pushes go uncapped
+_PUSH_MIN_SHARE = 0.01
+_PLAIN_ROUNDS = 3
+_REACH_BATCH = 16  # cells per reach solve (split in halves while infeasible)  # the first pushes go uncapped
 # components are packed into HiGHS models of about this many variables: one model per component
 # would cost a solve per component and round, one for all makes every warm solve touch them all
 _GROUP_VARIABLES = 4_000
@@ -59,8 +61,7 @@ class _Audit:
         _, labels = connected_components(graph, directed=False)
         self.comp, self.comp_row = labels[:nh], labels[nh:]
         # components packed into groups (one HiGHS model each), in component order
-        sizes = np.bincount(self.comp, minlength=labels.max(initial=-1) + 1)
-        self.group_of = (np.cumsum(sizes) - sizes) // _GROUP_VARIABLES
+        self.group_of = _pack(np.bincount(self.comp, minlength=labels.max(initial=-1) + 1))
         self.stats = stats
         self._models: dict[int, tuple[np.ndarray, np.ndarray, Model]] = {}
         self.lo, self.hi = self.v.copy(), self.v.copy()  # the true table is feasible
@@ -142,14 +143,15 @@ class _Audit:
             model.set_bounds(local, np.zeros(local.size), self.cap[tg])
             todo[tg] &= ~self.ok()[tg]
             gain = local.size - int(todo[tg].sum())
-            if gain < max(_PUSH_MIN_GAIN, 0.01 * local.size):
+            if gain < max(_PUSH_MIN_GAIN, _PUSH_MIN_SHARE * local.size):
                 break
         model.set_cost(np.zeros(cols.size))
 
     def _reach(self, g: int, todo: np.ndarray, stubborn: np.ndarray) -> None:
         """For each open cell of group g: can it reach its need, one side, then the other? A
-        bound change on a warm model: a few dozen pivots. One cell per component per solve (the
-        components are independent); a cell failing a test goes to the exact LPs."""
+        bound change on a warm model: a few dozen pivots, but each solve has a fixed cost, so
+        cells are tested together, spread over the group (far apart, they rarely compete); a
+        batch that cannot reach is split in halves. A cell failing alone goes to the exact LPs."""
         cols, _, model = self._model_of(g)
         tries = np.zeros(cols.size, np.int8)
         while True:
@@ -159,25 +161,27 @@ class _Audit:
             over = local[tries[local] >= 3]  # at most two sides (and a spare): exact LPs decide
             stubborn[cols[over]] = True
             local = local[tries[local] < 3]
-            _, first = np.unique(self.comp[cols[local]], return_index=True)
-            batch = local[first]
-            if not self._reach_cells(model, cols, batch, tries, stubborn if batch.size == 1 else None):
-                tries[batch] -= 1  # the batch failed: which cells cannot reach, one by one
-                for k in batch:
-                    self._reach_cells(model, cols, np.array([k]), tries, stubborn)
+            stack = [local[:: max(1, local.size // _REACH_BATCH)][:_REACH_BATCH]]
+            while stack:
+                part = stack.pop()
+                part = part[~self.ok()[cols[part]]]  # settled meanwhile by another solution
+                if part.size == 0 or self._reach_cells(model, cols, part, tries):
+                    continue
+                if part.size == 1:
+                    stubborn[cols[part]] = True
+                else:
+                    stack += [part[part.size // 2:], part[: part.size // 2]]
 
-    def _reach_cells(self, model: Model, cols: np.ndarray, local: np.ndarray, tries: np.ndarray,
-                     stubborn: np.ndarray | None) -> bool:
-        """One reach solve for the cells ``local`` of a model; False when infeasible (the cells
-        are then stubborn if ``stubborn`` is given)."""
+    def _reach_cells(self, model: Model, cols: np.ndarray, local: np.ndarray, tries: np.ndarray) -> bool:
+        """One solve making the cells ``local`` of a model reach their need together; False
+        when that is infeasible."""
         j = cols[local]
         _, lower, upper = self._targets(j, False)
         model.set_bounds(local, lower, upper)
         x = self._solve(model, cols)
         model.set_bounds(local, np.zeros(local.size), self.cap[j])
-        tries[local] += 1
-        if x is None and stubborn is not None:
-            stubborn[j] = True
+        if x is not None:
+            tries[local] += 1
         return x is not None
 
     def _exact(self, g: int, stubborn: np.ndarray, limit: int | None, exact: np.ndarray) -> None:
@@ -230,6 +234,17 @@ class _Audit:
                 bad = np.flatnonzero(exact & ~self.ok())[:limit]
                 return np.isin(np.arange(todo.size), bad)
         return stubborn & ~self.ok()
+
+
+def _pack(sizes: np.ndarray) -> np.ndarray:
+    """Group of each component: consecutive components while a group stays within
+    _GROUP_VARIABLES variables (a larger component is a group of its own)."""
+    group, total, out = 0, 0, np.zeros(sizes.size, np.int64)
+    for c, size in enumerate(sizes.tolist()):
+        if total and total + size > _GROUP_VARIABLES:
+            group, total = group + 1, 0
+        out[c], total = group, total + size
+    return out
 
 
 def _audit_lp(matrix: sp.csr_array, v: np.ndarray, hidden: np.ndarray, upper: np.ndarray,
