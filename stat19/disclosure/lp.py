@@ -218,6 +218,10 @@ class _Audit:
         whose lo / hi are their exact LP min and max. limit: stop once that many cells are known
         unprotected (the others then stay unknown and are left out)."""
         todo = targets & ~self.ok()
+        pinned = todo & self._pinned()  # known without an LP: their interval is [v, v]
+        if limit is not None and pinned.sum() >= limit:
+            return np.isin(np.arange(todo.size), np.flatnonzero(pinned)[:limit])
+        todo &= ~pinned
         groups = np.unique(self.group_of[self.comp[todo]])
         for g in groups:
             self._pushes(int(g), todo)
@@ -227,13 +231,31 @@ class _Audit:
             self._reach(int(g), todo, stubborn)
         stubborn &= ~self.ok()
         self.tick(f"exact intervals of {int(stubborn.sum()):,} cells", force=bool(stubborn.any()))
-        exact = np.zeros(todo.size, dtype=bool)  # both LPs solved
+        exact = pinned.copy()  # both LPs solved (or no LP needed)
         for g in np.unique(self.group_of[self.comp[stubborn]]):
             self._exact(int(g), stubborn, limit, exact)
             if limit is not None and (exact & ~self.ok()).sum() >= limit:
                 bad = np.flatnonzero(exact & ~self.ok())[:limit]
                 return np.isin(np.arange(todo.size), bad)
-        return stubborn & ~self.ok()
+        return (stubborn | pinned) & ~self.ok()
+
+    def _pinned(self) -> np.ndarray:
+        """Cells the published ones determine exactly, by elimination: a relation with one
+        hidden cell left fixes it, which then counts as known in its other relations (to a
+        fixpoint). Their only feasible value is the true one."""
+        pinned = np.zeros(self.v.size, dtype=bool)
+        if self.a.shape[0] == 0:
+            return pinned
+        ab = abs(self.a).tocsr()
+        while True:
+            single = np.flatnonzero(ab @ (~pinned).astype(float) == 1)
+            if single.size == 0:
+                return pinned
+            _, cells, _ = _expand(ab, single, single)
+            new = np.unique(cells[~pinned[cells]])
+            if new.size == 0:
+                return pinned
+            pinned[new] = True
 
 
 def _pack(sizes: np.ndarray) -> np.ndarray:
