@@ -20,7 +20,7 @@ _PUSH_ROUNDS = 40  # at most this many pushing LPs per model before the per-cell
 _PUSH_MIN_GAIN = 4  # ... while each resolves this many open cells (or 1 %): a reach test is cheaper
 _PUSH_MIN_SHARE = 0.01
 _PLAIN_ROUNDS = 3
-_REACH_BATCH = 16  # cells per reach solve (split in halves while infeasible)  # the first pushes go uncapped
+_REACH_BATCH = 16  # cells per reach solve at first (split in halves while infeasible)  # the first pushes go uncapped
 # components are packed into HiGHS models of about this many variables: one model per component
 # would cost a solve per component and round, one for all makes every warm solve touch them all
 _GROUP_VARIABLES = 4_000
@@ -154,6 +154,7 @@ class _Audit:
         batch that cannot reach is split in halves. A cell failing alone goes to the exact LPs."""
         cols, _, model = self._model_of(g)
         tries = np.zeros(cols.size, np.int8)
+        size = _REACH_BATCH
         while True:
             local = np.flatnonzero(todo[cols] & ~stubborn[cols] & ~self.ok()[cols])
             if local.size == 0:
@@ -161,16 +162,20 @@ class _Audit:
             over = local[tries[local] >= 3]  # at most two sides (and a spare): exact LPs decide
             stubborn[cols[over]] = True
             local = local[tries[local] < 3]
-            stack = [local[:: max(1, local.size // _REACH_BATCH)][:_REACH_BATCH]]
+            stack = [local[:: max(1, local.size // size)][:size]]
+            solves = 0
             while stack:
                 part = stack.pop()
                 part = part[~self.ok()[cols[part]]]  # settled meanwhile by another solution
+                solves += part.size > 0
                 if part.size == 0 or self._reach_cells(model, cols, part, tries):
                     continue
                 if part.size == 1:
                     stubborn[cols[part]] = True
                 else:
                     stack += [part[part.size // 2:], part[: part.size // 2]]
+            # the batch size adapts: larger while whole batches reach, smaller while they split
+            size = min(2 * size, 4 * _REACH_BATCH) if solves <= 1 else max(2, size // 2)
 
     def _reach_cells(self, model: Model, cols: np.ndarray, local: np.ndarray, tries: np.ndarray) -> bool:
         """One solve making the cells ``local`` of a model reach their need together; False
