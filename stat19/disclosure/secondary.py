@@ -1,6 +1,6 @@
 """Secondary suppression: hide the fewest, smallest cells so that the audit passes.
 
-Local rules to a fixpoint, then the LP audit's stricter test drives the repairs it proves
+Local rules to a fixpoint, then the LP audit (the same exact test) drives the repairs it proves
 necessary (see the package docstring for why this design).
 """
 
@@ -89,7 +89,7 @@ class _Suppressor:
 
     def repair(self, hidden: np.ndarray, lp: _Audit, bad: np.ndarray) -> np.ndarray:
         """Published cells to hide so that every unprotected cell j can widen, priced by the duals
-        of j's neighbourhood LP: freeing published cell c moves j's bound at the rate
+        of j's exact LPs: freeing published cell c moves j's bound at the rate
         g_c = duals . column_c (the derivative of the optimum with respect to c's value), so only
         cells with g_c != 0 and room to move that way (down to 0, up to d) help j. A greedy
         cover then picks, in order: nonzero before zero, no new partner needed (all relations of
