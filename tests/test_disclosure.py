@@ -426,3 +426,22 @@ def test_check_release_solves_no_lp_for_the_release_suppress_proved(monkeypatch)
     assert audits
     with pytest.raises(AssertionError, match="LP solved"):  # another width: the full audit
         check_release(out, [geo, sex], [CASES], width=6)
+
+
+def test_the_same_table_again_is_suppressed_without_lps(monkeypatch) -> None:
+    """suppress remembers the masks it found (by a digest of relations, values, bounds, primary
+    cells and width): a rerun, or a day on which nothing changed, costs no LP; any change does."""
+    df, geo, sex = kommune_by_sex(23, 9)
+    first = suppress(df, [geo, sex], [CASES])
+    assert first["cases_hidden"].sum() > 0
+
+    def no_lp(*args, **kwargs):
+        raise AssertionError("LP solved")
+
+    monkeypatch.setattr("stat19.disclosure.lp._model", no_lp)
+    assert suppress(pl.DataFrame(df.to_dicts()), [geo, sex], [CASES]).equals(first)
+    changed = df.with_columns(
+        pl.when(pl.col("geo").is_in(["k0", "f0", "NO"]) & pl.col("sex").is_in(["male", "total"]))
+        .then(pl.col("cases") + 1).otherwise(pl.col("cases")).alias("cases"))
+    with pytest.raises(AssertionError, match="LP solved"):
+        suppress(changed, [geo, sex], [CASES])

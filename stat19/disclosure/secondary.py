@@ -6,7 +6,9 @@ necessary (see the package docstring for why this design).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -187,6 +189,21 @@ class _Suppressor:
 # Public entry points
 
 
+# Masks suppress() found, by a digest of everything the suppression of a measure depends on (the
+# relations, values, a-priori bounds, primary cells, width): the suppressor is deterministic, so
+# the same inputs get the same mask without its LPs. In memory, the last few.
+_SOLVED: OrderedDict[str, np.ndarray] = OrderedDict()
+_SOLVED_KEEP = 32
+
+
+def _key(rel: Relations, v: np.ndarray, upper: np.ndarray, primary: np.ndarray, width: int) -> str:
+    m = rel.matrix
+    h = hashlib.sha256(repr((m.shape, width)).encode())
+    for a in (m.indptr, m.indices, m.data, v, upper, primary):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
 def suppress(
     df: pl.DataFrame,
     dimensions: Sequence[Dimension],
@@ -208,7 +225,15 @@ def suppress(
             continue
         primary = primary_mask(df, m, width=width, min_denominator=min_denominator)
         upper = _upper(df, m, masks)
-        masks[m.name] = _Suppressor(rel, v, upper, width, stats).run(primary, m.name)
+        key = _key(rel, v, upper, primary, width)
+        if key in _SOLVED:  # the same table again (a rerun, a day nothing changed): same answer
+            _SOLVED.move_to_end(key)
+            masks[m.name] = _SOLVED[key].copy()
+        else:
+            masks[m.name] = _Suppressor(rel, v, upper, width, stats).run(primary, m.name)
+            _SOLVED[key] = masks[m.name].copy()
+            while len(_SOLVED) > _SOLVED_KEEP:
+                _SOLVED.popitem(last=False)
         if stats is not None:
             stats.primary[m.name] = int(primary.sum())
             stats.hidden[m.name] = int(masks[m.name].sum())
@@ -216,6 +241,6 @@ def suppress(
         stats.cells = df.height
     out = df.with_columns(
         pl.Series(hidden_column(m.name), masks[m.name]) for m in measures if m.name in masks)
-    # every hidden cell of out is proven protected by the suppressor's (stricter) test
+    # every hidden cell of out is proven protected by the suppressor's test (the audit's)
     _remember_proof(_digest(out, dimensions, measures, width, min_denominator))
     return out
