@@ -60,18 +60,19 @@ finding. Two LPs per hidden cell on a 40,000-cell release would take minutes, so
   split into connected components (an LP never spans two of them);
 * every feasible table is a witness: a cell is proven protected as soon as two feasible tables
   differ by ``min(width, d)`` in it. The true table is the first one;
+* the LPs are persistent HiGHS models (``highs.py``; components packed into models of about
+  4,000 variables), re-solved warm from the last basis: a changed objective costs a few hundred
+  pivots instead of thousands, a changed bound a few dozen;
 * "push" LPs find witnesses for many cells at once: each open cell gets a direction s_i (the side
   where it can still reach the width) and the LP maximises ``sum(s_i x_i / need_i)``, after the
   first rounds with each x_i bounded at its need (so one cell cannot win at the expense of the
-  others). Repeated while they keep resolving cells (on the benchmark: all but ~1 % in 15-25
-  rounds), then on random halves of the open cells (cells that all need the same slack, typically
-  hidden zeros that must be able to rise, succeed when fewer compete);
-* "block" LPs then optimise each remaining cell alone in its neighbourhood (hidden cells within 3
-  relations, then 6 for the few left; the others kept at their true values, so again feasible
-  tables): one LP holds a separate copy per cell, so no target competes with another;
-* only what is still open gets exact max and min LPs over its whole component, one cell per
-  component per LP (the components are independent, so one LP serves them all). These are the
-  unprotected cells, reported with their exact interval.
+  others). Repeated while a round resolves more cells than the reach tests below would in its
+  time (at least 4, or 1 % of the open cells);
+* "reach" tests for the rest: the open cells' bounds are set to their targets (x_i at least
+  ``lo + min(width, d)`` going up, at most ``hi - min(width, d)`` going down) and the model solved for
+  feasibility, 16 cells spread over the model at once, split in halves while infeasible;
+* only a cell that cannot reach alone gets exact max and min LPs (objective +-x_i, one cell per
+  component per LP). These are the unprotected cells, reported with their exact interval.
 Unbounded variables get a far cap (``v + 2 max(v) + 10^4 width``) so every LP has a vertex; a cap
 that far cannot make an interval look narrower than ``width``.
 
@@ -94,12 +95,9 @@ LP audit drives the few repairs it proves necessary. Per measure:
    is left). Cost = value divided by the number of violated relations the cell fixes at once, so
    one cell closing two relations (the corner of a suppression rectangle or cube) beats two cells.
    Cells with an a-priori range of zero (``d == 0``) are never candidates: they give no freedom.
-2. The audit above, but ending with the block LPs (and no pushes on halves): a hidden cell
-   counts as protected only when a push LP or its neighbourhood shows it. This is a slightly
-   stricter test than the audit (a few cells protected only through long chains get an extra
-   partner), far cheaper than exact LPs for the cells that fail it, and it leaves the audit an
-   easier job.
-3. Repairs priced by LP duals: for each failing cell, the row duals of its block LP give the rate
+2. The audit above (the same exact test: a cell is protected exactly when its LP interval is
+   wide enough, so no cell gets a partner it does not need).
+3. Repairs priced by LP duals: for each failing cell, the row duals of its exact LPs give the rate
    at which its bound would move if a published cell c became free (``duals . column_c``); a cell
    with a nonzero rate and room to move that way (down to 0, up to d) helps. A greedy cover hides
    cells helping the most failing cells: nonzero before zero, no new partner needed first, then
@@ -107,7 +105,8 @@ LP audit drives the few repairs it proves necessary. Per measure:
    Cells already proven keep their proof (adding hidden cells only widens intervals: every old
    witness stays feasible with the new cells at their true values), and so do the witnesses.
 The loop ends: each round hides at least one cell, and hiding everything is safe. The result
-passes ``audit`` by construction (its test is stricter); the tests check it anyway.
+passes ``audit`` by construction (the same test); the tests check it anyway, and
+tests/test_disclosure_lp.py against an independent slow LP.
 """
 
 from stat19.disclosure.audit import audit, check_release

@@ -90,7 +90,7 @@ def audit(
         tick = Ticker(f"audit of {m.name}")
         tick(f"{int(hidden.sum()):,} hidden cells", force=True)
         system, bad = _audit_lp(rel.matrix, v, hidden, upper, hidden, width, stats,
-                                exact=True, limit=left, tick=tick)
+                                limit=left, tick=tick)
         tick(f"done, {bad.size:,} unprotected", force=True)
         k = np.searchsorted(system.cells, bad)
         lo, hi = np.full(v.size, np.nan), np.full(v.size, np.nan)

@@ -1,32 +1,34 @@
 """The LP audit system of one measure: hidden cells are the variables, published cells constants.
 
 Used by ``audit`` (exact intervals of the cells it cannot prove protected) and by secondary
-suppression (its stricter test and the duals that price repairs); the algorithm is described in
+suppression (the same exact test, and the duals that price repairs); the algorithm is described in
 the package docstring (``stat19.disclosure``).
 """
 
 from __future__ import annotations
 
-
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import OptimizeResult, linprog
 from scipy.sparse.csgraph import connected_components
 
+from stat19.disclosure.highs import Model
 from stat19.disclosure.rules import Stats
 from stat19.progress import Ticker
 
 _TOL = 1e-6  # LP solutions are exact up to HiGHS' feasibility tolerance (1e-7)
-_PUSH_ROUNDS = 80  # at most this many pushing LPs before per-cell LPs (audit step 2); ...
-_PUSH_MIN_GAIN = 2  # ... all open cells while each resolves this many (or 1 %), then halves
-_PLAIN_ROUNDS = 3  # the first pushes go uncapped
-_BLOCK_VARIABLES = 50_000  # per block LP (memory bound)
-# HiGHS' presolve costs more than it saves on these sparse, well-scaled LPs (about a third of the
-# audit time on the benchmark)
-_HIGHS = {"presolve": False}
-# neighbourhood radius, in relations, of the per-cell block LPs (a 3-D cube needs 3), and the most
-# variables (cells x neighbourhood) worth it; the wider pass is for the few left after the first
-_HOPS = ((3, 1_000_000), (6, 100_000))
+_PUSH_ROUNDS = 40  # at most this many pushing LPs per model before the per-cell tests; ...
+_PUSH_MIN_GAIN = 4  # ... while each resolves this many open cells (or 1 %): a reach test is cheaper
+_PUSH_MIN_SHARE = 0.01
+_PLAIN_ROUNDS = 3
+_REACH_BATCH = 16  # cells per reach solve at first (split in halves while infeasible)  # the first pushes go uncapped
+# components are packed into HiGHS models of about this many variables: one model per component
+# would cost a solve per component and round, one for all makes every warm solve touch them all
+_GROUP_VARIABLES = 4_000
+
+
+def _model(a: sp.csc_array, b: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Model:
+    """Every LP of the audit is solved by a model made here (tests patch it to count LPs)."""
+    return Model(a, b, lower, upper)
 
 
 class _Audit:
@@ -44,7 +46,7 @@ class _Audit:
         keep = np.diff(a.indptr) > 0  # relations without hidden cells say nothing
         self.a, self.b = a[keep].tocsr(), b[keep]
         self.relation = np.flatnonzero(keep)  # relation id of each LP row
-        # variable -> (relation ids, row duals) of its neighbourhood LPs (_blocks), for repairs
+        # variable -> (relation ids, row duals) of its exact LPs, for repairs
         self.keep_duals = keep_duals
         self.duals: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.v = vf[self.cells]
@@ -58,9 +60,10 @@ class _Audit:
                  else sp.csr_array((nh, nh)))  # bipartite: cells, then relations
         _, labels = connected_components(graph, directed=False)
         self.comp, self.comp_row = labels[:nh], labels[nh:]
+        # components packed into groups (one HiGHS model each), in component order
+        self.group_of = _pack(np.bincount(self.comp, minlength=labels.max(initial=-1) + 1))
         self.stats = stats
-        self._adj: sp.csr_array | None = None  # cell adjacency, built by _blocks when needed
-        self._csc: sp.csc_array | None = None
+        self._models: dict[int, tuple[np.ndarray, np.ndarray, Model]] = {}
         self.lo, self.hi = self.v.copy(), self.v.copy()  # the true table is feasible
         free = np.diff(self.a.tocsc().indptr) == 0  # in no relation: its whole a-priori range
         self.lo[free], self.hi[free] = 0.0, self.upper[free]
@@ -77,19 +80,24 @@ class _Audit:
     def ok(self) -> np.ndarray:
         return self.hi - self.lo >= self.required - _TOL
 
-    def _solve(self, comps: np.ndarray, objective: np.ndarray,
-               lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> None:
-        """Optimise over the components ``comps`` (within [0, cap] or the bounds given); widen
-        every cell's interval by the solution, a feasible table."""
-        cols = np.isin(self.comp, comps)
-        rows = np.isin(self.comp_row, comps)
-        lo = np.zeros(self.v.size) if lower is None else lower
-        hi = self.cap if upper is None else upper
-        res = linprog(objective[cols], A_eq=self.a[rows][:, cols], b_eq=self.b[rows],
-                      bounds=np.column_stack([lo[cols], hi[cols]]), method="highs", options=_HIGHS)
-        self._count(res)
-        self.lo[cols] = np.minimum(self.lo[cols], res.x)
-        self.hi[cols] = np.maximum(self.hi[cols], res.x)
+    def _model_of(self, g: int) -> tuple[np.ndarray, np.ndarray, Model]:
+        """(variables, LP rows, model) of group g, built on first use."""
+        if g not in self._models:
+            cols = np.flatnonzero(self.group_of[self.comp] == g)
+            rows = np.flatnonzero(self.group_of[self.comp_row] == g)
+            a = self.a[rows][:, cols].tocsc()
+            self._models[g] = cols, rows, _model(a, self.b[rows], np.zeros(cols.size), self.cap[cols])
+        return self._models[g]
+
+    def _solve(self, model: Model, cols: np.ndarray, duals: bool = False) -> np.ndarray | None:
+        """Solve; a feasible table (every solution is one) widens the intervals of its cells."""
+        x = model.solve(duals)
+        if self.stats is not None:
+            self.stats.lps += 1
+        if x is not None:
+            np.minimum.at(self.lo, cols, x)
+            np.maximum.at(self.hi, cols, x)
+        return x
 
     def _direction(self, tg: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """Which way each undecided cell should move (+1 up, -1 down) and by how much, to reach
@@ -104,160 +112,177 @@ class _Audit:
             up = np.where(done_up & done_dn, ~up, up)
         return np.where(up, 1.0, -1.0), np.maximum(np.where(up, need_up, need_dn), _TOL)
 
-    def _push(self, todo: np.ndarray, flip: bool, capped: bool) -> None:
-        """One LP moving every undecided cell i its way s_i: maximise sum(s_i x_i / need_i).
-        capped: no further than its need (a bound), so one cell cannot win at the expense of
-        many; the first rounds go without (same progress while most cells are open)."""
-        tg = np.flatnonzero(todo)
-        sign, need = self._direction(tg, flip)
-        objective = np.zeros(todo.size)
-        objective[tg] = -sign / need
-        lower, upper = np.zeros(todo.size), self.cap.copy()
-        if capped:
-            upper[tg] = np.where(sign > 0, np.minimum(upper[tg], self.v[tg] + need), upper[tg])
-            lower[tg] = np.where(sign < 0, np.maximum(0.0, self.v[tg] - need), 0.0)
-        self._solve(np.unique(self.comp[tg]), objective, lower, upper)
+    def _targets(self, j: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bounds that make each cell j reach its need its way: (sign, lower, upper)."""
+        sign, need = self._direction(j, flip)
+        up = sign > 0
+        lower = np.where(up, np.minimum(self.v[j] + need, self.cap[j]), 0.0)
+        upper = np.where(up, self.cap[j], np.maximum(self.v[j] - need, 0.0))
+        return sign, lower, upper
 
-    def _neighbourhoods(self, tg: np.ndarray, hops: int) -> sp.csr_array:
-        """Row t: the hidden cells within ``hops`` relations of cell tg[t] (itself included)."""
-        if self._adj is None:
-            ab = abs(self.a)
-            self._adj = ((ab.T @ ab) > 0).astype(np.int8).tocsr()  # shares a relation (or is)
-            self._csc = self.a.tocsc()
-        near = sp.csr_array((np.ones(tg.size, np.int8), (np.arange(tg.size), tg)),
-                            shape=(tg.size, self.v.size))
-        for _ in range(hops):
-            near = ((near @ self._adj) > 0).astype(np.int8).tocsr()
-        return near
-
-    def _blocks(self, todo: np.ndarray, side: np.ndarray, near: sp.csr_array) -> None:
-        """Exact optimum of every undecided cell within its own neighbourhood (``near``; the
-        other hidden cells stay at their true values, so each solution is a feasible table),
-        maximised (side +1) or minimised (side -1): LPs holding a separate copy of each
-        neighbourhood, in displacement form y = x - v (relations: A y = 0). No target competes
-        with another, unlike _push. Keeps each block's row duals if asked."""
-        tg = np.flatnonzero(todo)
-        # several LPs when the copies are many, to bound memory
-        chunk = np.cumsum(np.diff(near.indptr)) // _BLOCK_VARIABLES
-        for k in np.unique(chunk):
-            mine = np.flatnonzero(chunk == k)
-            self._block_lp(tg[mine], near[mine].tocoo(), side)
-
-    def _block_lp(self, tg: np.ndarray, near: sp.coo_array, side: np.ndarray) -> None:
-        block, cell = near.row.astype(np.int64), near.col.astype(np.int64)
-        # copy the columns of the neighbourhood cells into their block's rows
-        a = self._csc
-        assert a is not None
-        var, relation, coef = _expand(a, np.arange(cell.size), cell)
-        keys, row = np.unique(block[var] * a.shape[0] + relation, return_inverse=True)
-        m = sp.csr_array((coef, (row, var)), shape=(keys.size, cell.size))
-        target = cell == tg[block]
-        c = np.zeros(cell.size)
-        c[target] = -side[tg[block[target]]]
-        bounds = np.column_stack([-self.v[cell], self.cap[cell] - self.v[cell]])
-        res = linprog(c, A_eq=m, b_eq=np.zeros(keys.size), bounds=bounds, method="highs", options=_HIGHS)
-        self._count(res)
-        x = self.v[cell] + res.x
-        np.minimum.at(self.lo, cell, x)
-        np.maximum.at(self.hi, cell, x)
-        if self.keep_duals:  # for pricing repairs (see _Suppressor.repair)
-            owner, relation = keys // a.shape[0], self.relation[keys % a.shape[0]]
-            cuts = np.flatnonzero(np.diff(owner)) + 1
-            lam = res.eqlin.marginals
-            for t, rel_ids, dual in zip(owner[np.r_[0, cuts]], np.split(relation, cuts),
-                                        np.split(lam, cuts), strict=True):
-                self.duals.setdefault(int(tg[t]), []).append((rel_ids, dual))
-
-    def _count(self, res: OptimizeResult) -> None:
-        if self.stats is not None:
-            self.stats.lps += 1
-        if res.status != 0:  # the true table is feasible and every variable bounded
-            raise RuntimeError(f"audit LP failed: {res.message}")
-
-    def run(self, targets: np.ndarray, exact: bool = True, limit: int | None = None) -> np.ndarray:
-        """Decide protection of the target variables; returns the mask of the others.
-        exact: those are unprotected, and lo/hi are their exact LP min and max.
-        not exact: those are not protected within their neighbourhood (a sufficient condition
-        for protection: a stricter test, never a laxer one); lo/hi are their local intervals.
-        limit: stop once that many cells are known unprotected (the others then stay unknown
-        and are left out)."""
-        todo = targets & ~self.ok()
-        rng = np.random.default_rng(0)  # reproducible
-        everyone, idle = True, 0
+    def _pushes(self, g: int, todo: np.ndarray) -> None:
+        """LPs moving every open cell i of group g its way s_i: maximise sum(s_i x_i / need_i).
+        After the first rounds each goes no further than its need (a bound), so one cell cannot
+        win at the expense of many. Warm: each round starts from the last one's basis."""
+        cols, _, model = self._model_of(g)
         for round_ in range(_PUSH_ROUNDS):
-            if not todo.any():
-                return todo
-            before = int(todo.sum())
-            some = todo if everyone else todo & (rng.random(todo.size) < 0.5)
-            self._push(some if some.any() else todo, flip=round_ % 2 == 1,
-                       capped=round_ >= _PLAIN_ROUNDS)
-            todo &= ~self.ok()
-            self.tick(f"LP round {round_ + 1}, {int(todo.sum()):,} of {todo.size:,} hidden cells "
-                      f"not yet proven")
-            gain = before - int(todo.sum())
-            if everyone and gain < max(_PUSH_MIN_GAIN, 0.01 * before):
-                if not exact:  # suppress: a repair is cheaper (and the audit then easier)
-                    break
-                # stalled: the cells left compete for the same slack (typically hidden zeros
-                # that all need to rise); push a random half at a time
-                everyone = False
-            elif not everyone:
-                idle = idle + 1 if gain == 0 else 0
-                if idle == 2:  # what is left is mostly unprotected; the LPs below decide it
-                    break
-        # the stubborn rest: each alone in its neighbourhood; a wider one for the few left
-        # (its LPs grow with the neighbourhoods, the exact ones below with the components)
-        for hops, budget in _HOPS:
-            if not todo.any():
+            local = np.flatnonzero(todo[cols])
+            if local.size == 0:
                 break
-            tg = np.flatnonzero(todo)
-            near = self._neighbourhoods(tg, hops)
-            if near.nnz > budget:
+            tg = cols[local]
+            sign, need = self._direction(tg, round_ % 2 == 1)
+            cost = np.zeros(cols.size)
+            cost[local] = -sign / need
+            model.set_cost(cost)
+            if round_ >= _PLAIN_ROUNDS:
+                # capped: up to its target (lower) going up, down to its target (upper) going down
+                _, lo_t, up_t = self._targets(tg, round_ % 2 == 1)
+                model.set_bounds(local, np.where(sign > 0, 0.0, up_t), np.where(sign > 0, lo_t, self.cap[tg]))
+            if self._solve(model, cols) is None:
+                raise RuntimeError("audit LP infeasible although the true table is feasible")
+            model.set_bounds(local, np.zeros(local.size), self.cap[tg])
+            todo[tg] &= ~self.ok()[tg]
+            gain = local.size - int(todo[tg].sum())
+            if gain < max(_PUSH_MIN_GAIN, _PUSH_MIN_SHARE * local.size):
                 break
-            side = np.zeros(todo.size)
-            side[tg] = self._direction(tg, False)[0]
-            self.duals.clear()  # the widest neighbourhood prices the repairs
-            self.tick(f"{tg.size:,} cells each in its own LP ({hops} relations around it)")
-            self._blocks(todo, side, near)
-            todo &= ~self.ok()
-        if not exact:
-            return todo
-        # exact phase: per component a queue of cells; each LP does one (cell, side) per component
-        queues: dict[int, list[int]] = {}
-        for j in np.flatnonzero(todo):
-            queues.setdefault(int(self.comp[j]), []).append(int(j))
-        done = np.zeros(todo.size, dtype=np.int8)  # 0: max next, 1: min next, 2: both exact
-        self.tick(f"exact intervals of {int(todo.sum()):,} cells", force=True)
+        model.set_cost(np.zeros(cols.size))
+
+    def _reach(self, g: int, todo: np.ndarray, stubborn: np.ndarray) -> None:
+        """For each open cell of group g: can it reach its need, one side, then the other? A
+        bound change on a warm model: a few dozen pivots, but each solve has a fixed cost, so
+        cells are tested together, spread over the group (far apart, they rarely compete); a
+        batch that cannot reach is split in halves. A cell failing alone goes to the exact LPs."""
+        cols, _, model = self._model_of(g)
+        tries = np.zeros(cols.size, np.int8)
+        size = _REACH_BATCH
         while True:
-            picks: list[tuple[int, int]] = []
-            ok = self.ok()
-            for q in queues.values():
-                while q and (done[q[0]] == 2 or ok[q[0]]):
-                    q.pop(0)
-                if q:
-                    picks.append((q[0], int(done[q[0]])))
-            if not picks:
+            local = np.flatnonzero(todo[cols] & ~stubborn[cols] & ~self.ok()[cols])
+            if local.size == 0:
+                return
+            over = local[tries[local] >= 3]  # at most two sides (and a spare): exact LPs decide
+            stubborn[cols[over]] = True
+            local = local[tries[local] < 3]
+            stack = [local[:: max(1, local.size // size)][:size]]
+            solves = 0
+            while stack:
+                part = stack.pop()
+                part = part[~self.ok()[cols[part]]]  # settled meanwhile by another solution
+                solves += part.size > 0
+                if part.size == 0 or self._reach_cells(model, cols, part, tries):
+                    continue
+                if part.size == 1:
+                    stubborn[cols[part]] = True
+                else:
+                    stack += [part[part.size // 2:], part[: part.size // 2]]
+            # the batch size adapts: larger while whole batches reach, smaller while they split
+            size = min(2 * size, 4 * _REACH_BATCH) if solves <= 1 else max(2, size // 2)
+
+    def _reach_cells(self, model: Model, cols: np.ndarray, local: np.ndarray, tries: np.ndarray) -> bool:
+        """One solve making the cells ``local`` of a model reach their need together; False
+        when that is infeasible."""
+        j = cols[local]
+        _, lower, upper = self._targets(j, False)
+        model.set_bounds(local, lower, upper)
+        x = self._solve(model, cols)
+        model.set_bounds(local, np.zeros(local.size), self.cap[j])
+        if x is not None:
+            tries[local] += 1
+        return x is not None
+
+    def _exact(self, g: int, stubborn: np.ndarray, limit: int | None, exact: np.ndarray) -> None:
+        """Exact max and min LPs of the stubborn cells of group g, one cell per component per LP
+        (objective +-x_j, warm). Their lo / hi become exact; row duals kept for repairs."""
+        cols, rows, model = self._model_of(g)
+        row_comp = self.comp_row[rows]
+        done = np.zeros(cols.size, np.int8)  # 0: max next, 1: min next, 2: both exact
+        while True:
+            local = np.flatnonzero(stubborn[cols] & (done < 2) & ~self.ok()[cols])
+            if local.size == 0:
                 break
-            objective = np.zeros(todo.size)
-            for j, s in picks:
-                objective[j] = -1.0 if s == 0 else 1.0
-                done[j] = s + 1
-            self._solve(np.unique(self.comp[[j for j, _ in picks]]), objective)
-            if limit is not None and ((done == 2) & ~self.ok()).sum() >= limit:
-                return (done == 2) & ~self.ok()
-        return todo & ~self.ok()
+            _, first = np.unique(self.comp[cols[local]], return_index=True)
+            pick = local[first]
+            cost = np.zeros(cols.size)
+            cost[pick] = np.where(done[pick] == 0, -1.0, 1.0)
+            model.set_cost(cost)
+            if self._solve(model, cols, duals=self.keep_duals) is None:
+                raise RuntimeError("audit LP infeasible although the true table is feasible")
+            done[pick] += 1
+            if self.keep_duals:
+                assert model.row_dual is not None
+                for k in pick:
+                    mine = row_comp == self.comp[cols[k]]
+                    self.duals.setdefault(int(cols[k]), []).append(
+                        (self.relation[rows[mine]], model.row_dual[mine]))
+            exact[cols[pick[done[pick] == 2]]] = True
+            if limit is not None and (exact & ~self.ok()).sum() >= limit:
+                break
+        model.set_cost(np.zeros(cols.size))
+
+    def run(self, targets: np.ndarray, limit: int | None = None) -> np.ndarray:
+        """Decide protection of the target variables; returns the mask of the unprotected ones,
+        whose lo / hi are their exact LP min and max. limit: stop once that many cells are known
+        unprotected (the others then stay unknown and are left out)."""
+        todo = targets & ~self.ok()
+        pinned = todo & self._pinned()  # known without an LP: their interval is [v, v]
+        if limit is not None and pinned.sum() >= limit:
+            return np.isin(np.arange(todo.size), np.flatnonzero(pinned)[:limit])
+        todo &= ~pinned
+        groups = np.unique(self.group_of[self.comp[todo]])
+        for g in groups:
+            self._pushes(int(g), todo)
+        self.tick(f"pushing LPs done, {int(todo.sum()):,} of {todo.size:,} hidden cells not yet proven")
+        stubborn = np.zeros(todo.size, dtype=bool)
+        for g in groups:
+            self._reach(int(g), todo, stubborn)
+        stubborn &= ~self.ok()
+        self.tick(f"exact intervals of {int(stubborn.sum()):,} cells", force=bool(stubborn.any()))
+        exact = pinned.copy()  # both LPs solved (or no LP needed)
+        for g in np.unique(self.group_of[self.comp[stubborn]]):
+            self._exact(int(g), stubborn, limit, exact)
+            if limit is not None and (exact & ~self.ok()).sum() >= limit:
+                bad = np.flatnonzero(exact & ~self.ok())[:limit]
+                return np.isin(np.arange(todo.size), bad)
+        return (stubborn | pinned) & ~self.ok()
+
+    def _pinned(self) -> np.ndarray:
+        """Cells the published ones determine exactly, by elimination: a relation with one
+        hidden cell left fixes it, which then counts as known in its other relations (to a
+        fixpoint). Their only feasible value is the true one."""
+        pinned = np.zeros(self.v.size, dtype=bool)
+        if self.a.shape[0] == 0:
+            return pinned
+        ab = abs(self.a).tocsr()
+        while True:
+            single = np.flatnonzero(ab @ (~pinned).astype(float) == 1)
+            if single.size == 0:
+                return pinned
+            _, cells, _ = _expand(ab, single, single)
+            new = np.unique(cells[~pinned[cells]])
+            if new.size == 0:
+                return pinned
+            pinned[new] = True
+
+
+def _pack(sizes: np.ndarray) -> np.ndarray:
+    """Group of each component: consecutive components while a group stays within
+    _GROUP_VARIABLES variables (a larger component is a group of its own)."""
+    group, total, out = 0, 0, np.zeros(sizes.size, np.int64)
+    for c, size in enumerate(sizes.tolist()):
+        if total and total + size > _GROUP_VARIABLES:
+            group, total = group + 1, 0
+        out[c], total = group, total + size
+    return out
 
 
 def _audit_lp(matrix: sp.csr_array, v: np.ndarray, hidden: np.ndarray, upper: np.ndarray,
-              targets: np.ndarray, width: int, stats: Stats | None, *, exact: bool,
+              targets: np.ndarray, width: int, stats: Stats | None, *, duals: bool = False,
               seen: tuple[np.ndarray, np.ndarray] | None = None,
               limit: int | None = None, tick: Ticker | None = None) -> tuple[_Audit, np.ndarray]:
-    """The solved audit system and the cells of targets not proven protected (indices into the
-    release). exact: those are unprotected and lp.lo / lp.hi hold their exact intervals.
-    Not exact (suppress): those are not protected within their neighbourhood, and lp.duals
-    prices the repairs."""
-    lp = _Audit(matrix, v, hidden, upper, width, stats, keep_duals=not exact, seen=seen, tick=tick)
-    bad = lp.run(targets[lp.cells], exact=exact, limit=limit)
+    """The solved audit system and the cells of targets not protected (indices into the
+    release); lp.lo / lp.hi hold their exact intervals, and with ``duals`` lp.duals the row
+    duals of their exact LPs (which price the repairs)."""
+    lp = _Audit(matrix, v, hidden, upper, width, stats, keep_duals=duals, seen=seen, tick=tick)
+    bad = lp.run(targets[lp.cells], limit=limit)
     return lp, lp.cells[bad]
 
 

@@ -1,12 +1,14 @@
 """Secondary suppression: hide the fewest, smallest cells so that the audit passes.
 
-Local rules to a fixpoint, then the LP audit's stricter test drives the repairs it proves
+Local rules to a fixpoint, then the LP audit (the same exact test) drives the repairs it proves
 necessary (see the package docstring for why this design).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,7 +91,7 @@ class _Suppressor:
 
     def repair(self, hidden: np.ndarray, lp: _Audit, bad: np.ndarray) -> np.ndarray:
         """Published cells to hide so that every unprotected cell j can widen, priced by the duals
-        of j's neighbourhood LP: freeing published cell c moves j's bound at the rate
+        of j's exact LPs: freeing published cell c moves j's bound at the rate
         g_c = duals . column_c (the derivative of the optimum with respect to c's value), so only
         cells with g_c != 0 and room to move that way (down to 0, up to d) help j. A greedy
         cover then picks, in order: nonzero before zero, no new partner needed (all relations of
@@ -165,7 +167,7 @@ class _Suppressor:
         for round_ in itertools.count(1):
             self.local_fixpoint(hidden)
             lp, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                self.width, self.stats, exact=False, seen=seen, tick=tick)
+                                self.width, self.stats, duals=True, seen=seen, tick=tick)
             seen = lp.seen(self.v.size)
             # intervals only widen when more cells are hidden: a protected cell stays protected
             proven |= hidden
@@ -175,12 +177,8 @@ class _Suppressor:
             if bad.size == 0:
                 return hidden
             new = self.repair(hidden, lp, bad)
-            if new.size == 0:  # nothing left to hide nearby: ask the exact audit
-                _, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                   self.width, self.stats, exact=True, seen=seen, tick=tick)
-                if bad.size:
-                    raise RuntimeError(f"measure {measure}: cannot protect {self.rel.cell(bad[0])}")
-                return hidden
+            if new.size == 0:  # the test is exact: these cannot be protected by hiding more nearby
+                raise RuntimeError(f"measure {measure}: cannot protect {self.rel.cell(bad[0])}")
             hidden[new] = True  # each round hides at least one cell: the loop ends
             if self.stats is not None:
                 self.stats.repair_rounds += 1
@@ -189,6 +187,21 @@ class _Suppressor:
 
 # --------------------------------------------------------------------------------------------
 # Public entry points
+
+
+# Masks suppress() found, by a digest of everything the suppression of a measure depends on (the
+# relations, values, a-priori bounds, primary cells, width): the suppressor is deterministic, so
+# the same inputs get the same mask without its LPs. In memory, the last few.
+_SOLVED: OrderedDict[str, np.ndarray] = OrderedDict()
+_SOLVED_KEEP = 32
+
+
+def _key(rel: Relations, v: np.ndarray, upper: np.ndarray, primary: np.ndarray, width: int) -> str:
+    m = rel.matrix
+    h = hashlib.sha256(repr((m.shape, width)).encode())
+    for a in (m.indptr, m.indices, m.data, v, upper, primary):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def suppress(
@@ -212,7 +225,15 @@ def suppress(
             continue
         primary = primary_mask(df, m, width=width, min_denominator=min_denominator)
         upper = _upper(df, m, masks)
-        masks[m.name] = _Suppressor(rel, v, upper, width, stats).run(primary, m.name)
+        key = _key(rel, v, upper, primary, width)
+        if key in _SOLVED:  # the same table again (a rerun, a day nothing changed): same answer
+            _SOLVED.move_to_end(key)
+            masks[m.name] = _SOLVED[key].copy()
+        else:
+            masks[m.name] = _Suppressor(rel, v, upper, width, stats).run(primary, m.name)
+            _SOLVED[key] = masks[m.name].copy()
+            while len(_SOLVED) > _SOLVED_KEEP:
+                _SOLVED.popitem(last=False)
         if stats is not None:
             stats.primary[m.name] = int(primary.sum())
             stats.hidden[m.name] = int(masks[m.name].sum())
@@ -220,6 +241,6 @@ def suppress(
         stats.cells = df.height
     out = df.with_columns(
         pl.Series(hidden_column(m.name), masks[m.name]) for m in measures if m.name in masks)
-    # every hidden cell of out is proven protected by the suppressor's (stricter) test
+    # every hidden cell of out is proven protected by the suppressor's test (the audit's)
     _remember_proof(_digest(out, dimensions, measures, width, min_denominator))
     return out
