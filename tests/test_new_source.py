@@ -149,7 +149,7 @@ def test_new_source_writes_into_the_current_directory_by_default_and_adds_to_a_l
 def test_a_source_drafted_from_an_icu_delivery_loads_through_stat19_run(tmp_path):
     landing, home, specs = tmp_path / "landing", tmp_path / "home", tmp_path / "specs"
     assert cli("synth", "--persons", "300", "--start", str(START), "--days", str(DAYS), "--out", str(landing),
-               "--seed", "31", "--no-delivery-faults").returncode == 0
+               "--seed", "31", "--no-delivery-faults", "--error-rate", "0").returncode == 0  # every fnr valid
     persons = pl.read_csv(landing / "freg" / str(START) / "persons.csv", separator=";", infer_schema=False)
     icu_deliveries(landing, persons.filter(pl.col("status") == "bosatt")["fnr"].to_list())
     sample = landing / "icu" / str(START + timedelta(days=5)) / "stays.csv"  # with discharges and admissions
