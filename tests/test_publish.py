@@ -295,3 +295,8 @@ def test_product_asset_publishes_its_partition(tmp_path):
     meta = json.loads((tmp_path / "published" / "sari_weekly" / "2026-02-10" / "metadata.json").read_text())
     assert meta["source_deliveries"] == [{"source": "freg", "last_delivery_date": "2026-02-10"}]
     assert (tmp_path / "published" / "catalog.json").exists()
+    # the phases' seconds are the materialization's metadata (the Dagster UI shows where time went)
+    (event,) = result.get_asset_materialization_events()
+    shown = event.materialization.metadata
+    for phase in ("sql", "checks", "suppression", "publication"):
+        assert shown[f"seconds_{phase}"].value >= 0, phase

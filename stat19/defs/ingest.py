@@ -1,6 +1,7 @@
 """One daily-partitioned ingestion asset `vault/<source>` per source spec, with its
 `delivery_accepted` check: it loads the delivery of each partition date into the vault."""
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -61,12 +62,13 @@ def ingest_asset(spec: SourceSpec, daily: DailyPartitionsDefinition) -> AssetsDe
                     # a backfill passes over what is already done without noise
                     context.add_asset_metadata({"status": "settled earlier, not read again"}, partition_key=key)
                     continue
+                clock = time.perf_counter()
                 outcome = load_delivery(con, home, delivery)
                 outcomes.append(outcome)
                 context.add_asset_metadata({
                     "status": outcome.status, "rows_in": outcome.rows_in, "rows_loaded": outcome.rows_loaded,
                     "rows_quarantined": outcome.rows_quarantined, "rows_duplicate": outcome.rows_duplicate,
-                    "message": outcome.message}, partition_key=key)
+                    "message": outcome.message, "seconds": round(time.perf_counter() - clock, 2)}, partition_key=key)
                 context.log.info(outcome.describe())
                 say(outcome.describe())
             write_delivery_reports(con, home)

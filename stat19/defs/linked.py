@@ -1,6 +1,8 @@
 """The asset `linked/model`: identities resolved, pseudonymised, and the linked model published
 (stat19.linkage.link), downstream of every ingestion asset."""
 
+import time
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -30,7 +32,9 @@ def linked_asset(deps: list[AssetKey], daily: DailyPartitionsDefinition) -> Asse
         kinds={"duckdb"},
     )
     def linked_model(context: AssetExecutionContext, stat19: Stat19) -> MaterializeResult:
+        clock = time.perf_counter()
         summary = link(stat19.home_dir)
+        seconds = round(time.perf_counter() - clock, 2)
         kept = " (nothing new since the last snapshot: kept)" if summary.unchanged else ""
         context.log.info(f"linked {summary.persons:,} persons; {summary.identity_problems} identity problems{kept}")
         if summary.unchanged:
@@ -39,6 +43,7 @@ def linked_asset(deps: list[AssetKey], daily: DailyPartitionsDefinition) -> Asse
             "snapshot": "kept" if summary.unchanged else "rebuilt",
             "persons": summary.persons,
             "identity_problems": summary.identity_problems,
+            "seconds": seconds,
             **{f"rows_{name}": n for name, n in summary.tables.items()},
         })
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -87,7 +88,8 @@ def product_assets(
                 inputs = release_inputs(con, spec, day)
                 kept = kept_release(con, spec.name, day, inputs, target)
                 if kept is None:
-                    df, meta = compute_release(con, spec, day)
+                    timings: dict[str, float] = {}
+                    df, meta = compute_release(con, spec, day, timings=timings)
                     deliveries = list(deliveries_of(con, day))
             if kept is not None:  # the release in place was made from the same inputs: not computed again
                 line = f"{day}  {spec.name:<21}unchanged revision {kept['revision']}: inputs unchanged, not recomputed"
@@ -100,6 +102,7 @@ def product_assets(
                         check_name=AUDIT_CHECK, passed=True,
                         description=f"revision {kept['revision']} passed the audit when it was published")])
                 return
+            clock = time.perf_counter()
             try:
                 result = pub.publish(home, spec, day, df, meta, source_deliveries=deliveries)
             except pub.DisclosureAuditFailed as exc:
@@ -107,10 +110,12 @@ def product_assets(
                 yield AssetCheckResult(check_name=AUDIT_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
                                        description=str(exc)[:2000])
                 raise Failure(description=str(exc), allow_retries=False) from exc
+            timings["publication"] = time.perf_counter() - clock  # the audit, the files, the swap
             with opener(home) as con:
                 record_release_inputs(con, spec.name, day, inputs, target)
             line = (f"{day}  {spec.name:<21}{result.status} revision {result.revision}: {meta['cells']:,} cells, "
-                    f"{meta['disclosure']['hidden_values_total']:,} values hidden")
+                    f"{meta['disclosure']['hidden_values_total']:,} values hidden "
+                    f"({', '.join(f'{k} {v:.1f} s' for k, v in timings.items())})")
             context.log.info(line)
             say(line)
             hidden = meta["disclosure"]["hidden_values_total"]
@@ -122,6 +127,7 @@ def product_assets(
                     "cells": meta["cells"],
                     "hidden_values": hidden,
                     "excluded_records": meta["excluded_records"],
+                    **{f"seconds_{phase}": round(v, 2) for phase, v in timings.items()},
                 },
                 check_results=[AssetCheckResult(
                     check_name=AUDIT_CHECK, passed=True,

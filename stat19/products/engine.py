@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -46,23 +47,30 @@ def residences_relation(con: duckdb.DuckDBPyConnection, reference_date: date) ->
 
 
 def compute_release(
-    con: duckdb.DuckDBPyConnection, product: ProductSpec | str, reference_date: date
+    con: duckdb.DuckDBPyConnection, product: ProductSpec | str, reference_date: date,
+    timings: dict[str, float] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Compute a product for reference date R, disclosure-controlled.
 
     Returns the *internal* release (true values of every cell, one Boolean ``<measure>_hidden``
     column per published measure; it belongs in the vault, never in the published zone: publish
     it with ``stat19.publish.publish``) and its metadata (everything except what publication
-    adds: revision, generation time, source deliveries, pipeline version)."""
+    adds: revision, generation time, source deliveries, pipeline version). ``timings``, when
+    given, receives the seconds of its phases (``sql``, ``checks``, ``suppression``)."""
     spec = get_product(product)
     checkpoint(f"product:{spec.name}")
+    clock = time.perf_counter()
     raw, excluded = run_product_sql(con, spec, reference_date)
     raw = _order(spec, raw)
+    sql_done = time.perf_counter()
     check_grid(spec, raw, geo_names(con), reference_date)
     dimensions = disclosure_dimensions(spec, raw)
     relations = disclosure.build_relations(raw, dimensions)  # once: the totals check and suppression share them
     check_totals(spec, raw, relations)
+    checks_done = time.perf_counter()
     df = disclosure.suppress(raw, dimensions, disclosure_measures(spec), relations=relations)
+    if timings is not None:
+        timings.update(sql=sql_done - clock, checks=checks_done - sql_done, suppression=time.perf_counter() - checks_done)
     df = derive_measures(spec, df)
     df = df.select(internal_columns(spec))
     metadata = release_metadata(spec, reference_date, df, excluded)
