@@ -47,7 +47,7 @@ def counts(landing: Path, R: date) -> pd.DataFrame:
     persons = read_all(landing, "freg", "persons.csv", R,
                        lambda p: pd.read_csv(p, sep=";", dtype=str, encoding_errors="replace"))
     persons["status_date"] = pd.to_datetime(persons["status_date"], errors="coerce")
-    persons = persons[persons["status_date"] <= pd.Timestamp(R)]
+    persons = persons[persons["status_date"] <= pd.Timestamp(R)].dropna(subset=["fnr", "kommune_nr"])  # incomplete: left out
     latest = persons.sort_values(["status_date", "delivery"]).groupby("fnr").tail(1)  # each person's state on R
     pop = latest[latest["status"] == "bosatt"].copy()
     birth = pd.to_datetime(pop["birth_date"], errors="coerce")
@@ -60,7 +60,7 @@ def counts(landing: Path, R: date) -> pd.DataFrame:
 
     doses = read_all(landing, "sysvak", "*.jsonl", R, lambda p: pd.read_json(p, lines=True, dtype=False))
     doses["registered_at"] = pd.to_datetime(doses["registered_at"], utc=True, errors="coerce")
-    doses = doses.sort_values("registered_at").groupby("vaccination_id").tail(1)  # a delete withdraws it
+    doses = doses.sort_values("registered_at", kind="stable").groupby("vaccination_id").tail(1)  # a delete withdraws it
     doses = doses[(doses["action"] != "delete")
                   & (pd.to_datetime(doses["vaccination_date"], errors="coerce") <= pd.Timestamp(R))]
     doses = doses.assign(vaccine_group=vaccine_group(doses["vaccine_code"]))[["fnr", "vaccine_group"]]

@@ -42,7 +42,8 @@ def counts(landing: Path, R: date) -> pl.DataFrame:
     population = (
         persons.with_columns(pl.col("status_date").str.to_date(strict=False))
         .filter(pl.col("status_date") <= R)
-        .sort("status_date", "delivery")
+        .drop_nulls(["fnr", "kommune_nr"])  # incomplete rows: left out
+        .sort("status_date", "delivery", maintain_order=True)
         .group_by("fnr").last()  # each person's latest state on R
         .filter(pl.col("status") == "bosatt")
         .with_columns(age=R.year - birth.dt.year() - not_yet.cast(pl.Int32),
@@ -59,7 +60,7 @@ def counts(landing: Path, R: date) -> pl.DataFrame:
              .when(code.str.starts_with("J07AJ") | code.is_in(["J07CA02", "J07CA06", "J07CA09"])).then(pl.lit("pertussis")))
     vaccinated = (
         doses.with_columns(pl.col("registered_at").str.to_datetime(time_zone="UTC", strict=False))
-        .sort("registered_at").group_by("vaccination_id").last()  # a delete withdraws the registration
+        .sort("registered_at", maintain_order=True).group_by("vaccination_id").last()  # a delete withdraws the registration
         .filter(pl.col("action") != "delete",
                 pl.col("vaccination_date").str.to_date(strict=False) <= R)
         .select("fnr", vaccine_group=group).drop_nulls().unique()
