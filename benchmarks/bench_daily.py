@@ -86,7 +86,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> Process:
     """Run cmd to its end, stamping each line of its output as it arrives."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
-    lines = [(time.perf_counter() - started, line.rstrip("\n")) for line in proc.stdout]
+    with proc.stdout:
+        lines = [(time.perf_counter() - started, line.rstrip("\n")) for line in proc.stdout]
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU and peak RSS
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -110,7 +111,7 @@ def phases(lines: list[tuple[float, str]], wall: float) -> tuple[dict[str, float
         dated = len(words) >= 2 and DAY.fullmatch(words[0]) is not None
         if i == 0:
             phase = "startup"
-        elif dated and words[1] in SOURCES or text.startswith("Checking data quality"):
+        elif (dated and words[1] in SOURCES) or text.startswith("Checking data quality"):
             phase = "loading"
         elif text.startswith("data quality "):
             phase = "dq"
