@@ -7,6 +7,7 @@ fits a 2-core, 24 GB machine.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -73,13 +74,43 @@ def _only_comments(s: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in s.splitlines())
 
 
+_STAMP = "s19__macros_version"
+
+
+@cache
+def _macro_sql() -> tuple[str, str, str]:
+    """The macros' SQL, TEMP and persistent, with a stamp macro naming their version (a hash)."""
+    text = "\n".join(path.read_text(encoding="utf-8") for path in spec_files("*.sql", "sql", "macros"))
+    stamp = hashlib.sha256(text.encode()).hexdigest()[:16]
+    text += f"\nCREATE MACRO {_STAMP}() AS {sql_literal(stamp)};\n"
+    def as_(kind: str) -> str:
+        return re.sub(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?MACRO", f"CREATE OR REPLACE {kind}MACRO",
+                      text, flags=re.IGNORECASE)
+    return as_("TEMP "), as_(""), stamp
+
+
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """The SQL macros every Stat19 query may use (identifier checks, ...), as TEMP macros: they
-    belong to the connection, so read-only databases work and no database file depends on them."""
-    for path in spec_files("*.sql", "sql", "macros"):
-        sql = re.sub(r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP\s+|TEMPORARY\s+)?MACRO", "CREATE OR REPLACE TEMP MACRO",
-                     path.read_text(encoding="utf-8"), flags=re.IGNORECASE)
-        con.execute(sql)
+    belong to the connection, so read-only databases work and no database file depends on them.
+    Nothing to do where the connection's database holds this version already (`persist_macros`)."""
+    if not _has_macros(con):
+        con.execute(_macro_sql()[0])
+
+
+def _has_macros(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection already sees this version of the macros (persisted in its database)."""
+    try:
+        return con.execute(f"SELECT {_STAMP}()").fetchone()[0] == _macro_sql()[2]
+    except duckdb.Error:
+        return False
+
+
+def persist_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """The macros stored in the connection's (writable) database, unless this version is there:
+    creating them costs about 0.1 s, and the daily run opens the warehouse a hundred times and more
+    (each check, each step), so they are created once per version instead of on every connection."""
+    if not _has_macros(con):
+        con.execute(_macro_sql()[1])
 
 
 def configure(con: duckdb.DuckDBPyConnection, scratch: Path | None) -> None:
@@ -98,6 +129,8 @@ def warehouse(home: Home, read_only: bool = False) -> Iterator[duckdb.DuckDBPyCo
     home.ensure()
     con = _connect_waiting(home.warehouse, read_only)
     try:
+        if not read_only:
+            persist_macros(con)
         configure(con, None if read_only else home.scratch)
         yield con
     finally:

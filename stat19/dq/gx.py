@@ -117,7 +117,7 @@ def _cursor_factory(con: duckdb.DuckDBPyConnection, opened: list):
         cur.execute(f"USE {sql_ident(database)}")
         cur.execute(f"SET search_path = {sql_literal(search_path)}")
         cur.execute(f"SET TimeZone = {sql_literal(tz)}")
-        install_macros(cur)  # TEMP macros belong to a connection; the statistics checks need them
+        install_macros(cur)  # the statistics checks need them (a no-op where the warehouse holds them)
         opened.append(cur)
         return duckdb_engine.ConnectionWrapper(cur)
 
