@@ -241,8 +241,10 @@ def _run(landing: Path, home: Home, through: date | None, progress: Callable[[st
     checks = {k for c in graph.dq_checks for k in c.check_keys} | {k for a in downstream for k in a.check_keys}
     execute(f"the run for {last}", "daily", [a.key for a in downstream], checks, partition_key=last.isoformat())
     progress("  " + describe_dq(last, _dq_statuses(home, last), home))
-    # The other days loaded get their data-quality reports too (only the reference date can block).
-    for day in sorted(d for d in todo if d != last):
+    # The other days that got a delivery get their data-quality reports too (only the reference
+    # date can block). A day with only a folder still without a manifest has nothing new to check:
+    # its report would be rewritten, unchanged, by every run until the manifest comes.
+    for day in sorted(d for d, found in todo.items() if d != last and any(f.is_complete for f in found)):
         progress("  " + describe_dq(day, [c.status for c in check_day(home, day).checks], home))
     write_status(home, last, "ok", "")
     return summary

@@ -49,8 +49,14 @@ def test_run_loads_everything_complete_and_accounts_for_every_row(landing, tmp_p
             assert int(r["rows_in"]) == int(r["rows_loaded"]) + int(r["rows_quarantined"]) + int(r["rows_duplicate"])
     assert read_csv(home / "reports" / "quarantine.csv")[0]["reason"] == "bad_date"
 
-    # Running again does nothing new; completing the in-progress delivery loads just that one.
+    # Running again does nothing new (the day still without a manifest is not checked again);
+    # completing the in-progress delivery loads just that one.
+    in_progress_report = home / "reports" / "dq" / "2026-01-06.json"
+    written = in_progress_report.stat().st_mtime_ns
+    capsys.readouterr()
     assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
+    assert "2026-01-06  data quality" not in capsys.readouterr().out
+    assert in_progress_report.stat().st_mtime_ns == written
     write_delivery(landing, "sysvak", "2026-01-06", {"a.jsonl": (jsonl_bytes([vacc(3)]), 1)})
     assert main(["run", "--landing", str(landing), "--home", str(home)]) == 0
     out = capsys.readouterr().out
