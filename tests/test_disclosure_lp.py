@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 from test_disclosure import CASES, POP, VAX, Dims, hierarchies, release
 
-from stat19.disclosure import WIDTH, audit, build_relations, hidden_column, highs, suppress
+from stat19.disclosure import WIDTH, audit, build_relations, hidden_column, highs, lp, suppress
 from stat19.disclosure.highs import Model
 
 
@@ -142,3 +142,12 @@ def test_the_solver_prints_nothing() -> None:
             "m = Model(sp.csc_array(np.ones((1, 2))), np.array([1.0]), np.zeros(2), np.ones(2)); m.solve()")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert (run.stdout, run.stderr) == ("", "")
+
+
+def test_components_are_packed_greedily_into_groups_of_at_most_the_limit() -> None:
+    limit = lp._GROUP_VARIABLES
+    sizes = np.array([limit - 1000, 1000, 1, limit + 1000, 10, limit - 10, 5, limit])
+    # fills up to the limit exactly; the larger one alone; then the rest greedily
+    assert lp._pack(sizes).tolist() == [0, 0, 1, 2, 3, 3, 4, 5]
+    assert lp._pack(np.array([limit + 1, 1, 1])).tolist() == [0, 1, 1]
+    assert lp._pack(np.array([], np.int64)).tolist() == []
