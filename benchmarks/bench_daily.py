@@ -52,6 +52,7 @@ kept under --workdir and reused by the next run with the same arguments; the hom
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -231,11 +232,7 @@ def bench(persons: int, args: argparse.Namespace, env: dict[str, str]) -> dict:
 
 
 def pandas_available() -> bool:
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("pandas") is not None
 
 
 def report(results: list[dict], args: argparse.Namespace) -> None:

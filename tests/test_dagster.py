@@ -16,7 +16,9 @@ from stat19.cli import main
 from stat19.defs.products import AUDIT_CHECK
 from stat19.products import product_specs
 from stat19.specs import source_specs
-from test_pipeline import landing  # noqa: F401  (the fixture: deliveries of 2026-01-05..07)
+import test_pipeline
+
+landing = test_pipeline.landing  # the fixture: deliveries of 2026-01-05..07
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +118,7 @@ def test_no_beta_or_deprecation_warnings_at_start_or_in_stat19_run(landing, tmp_
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "STAT19_FIRST_DATE")}
     env["STAT19_LANDING"] = str(landing)
     # what `dagster dev` loads (workspace.yaml), as a fresh process sees it
-    start = subprocess.run([sys.executable, "-c", "from stat19.defs import defs; defs.get_repository_def()"],
+    start = subprocess.run([sys.executable, "-c", "from stat19.defs.definitions import defs; defs.get_repository_def()"],
                            env=env, capture_output=True, text=True, check=True)
     stat19 = Path(sys.executable).with_name("stat19")
     run = subprocess.run([str(stat19), "run", "--landing", str(landing), "--home", str(tmp_path / "home")],

@@ -6,14 +6,20 @@ with a cell published or hidden at random."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import polars as pl
+import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 from test_disclosure import CASES, POP, VAX, Dims, hierarchies, release
 
-from stat19.disclosure import WIDTH, audit, build_relations, hidden_column, suppress
+from stat19.disclosure import WIDTH, audit, build_relations, hidden_column, highs, lp, suppress
+from stat19.disclosure.highs import Model
 
 
 @st.composite
@@ -100,3 +106,48 @@ def test_audit_agrees_with_the_slow_lp(case: tuple[Dims, dict[str, np.ndarray]],
     assert got.keys() == want.keys()
     for key, (low, high) in got.items():
         assert abs(low - want[key][0]) < 1e-6 and abs(high - want[key][1]) < 1e-6
+
+
+def _small_lp() -> tuple:
+    """x0 + x1 = 3, x1 + x2 = 2, 0 <= x <= 2: a unique optimum for each objective below."""
+    a = sp.csc_array(np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+    return a, np.array([3.0, 2.0]), np.zeros(3), np.full(3, 2.0)
+
+
+def _answers(model: Model) -> list:
+    out = []
+    for cost in ([1.0, 0.0, 0.0], [0.0, 0.0, -1.0]):
+        model.set_cost(np.array(cost))
+        out.append(model.solve(duals=True).round(9).tolist())
+    model.set_bounds(np.array([0]), np.array([0.0]), np.array([0.0]))  # x0 = 0 forces x1 = 3 > 2
+    out.append(model.solve())
+    return out
+
+
+def test_highspy_and_the_cold_linprog_fallback_agree_and_the_fallback_warns_once(monkeypatch) -> None:
+    warm = _answers(Model(*_small_lp()))
+    assert warm == [[1.0, 2.0, 0.0], [2.0, 1.0, 1.0], None]
+    monkeypatch.setattr(highs, "highspy", None)
+    monkeypatch.setattr(highs, "_warned", False)
+    with pytest.warns(RuntimeWarning, match="highspy") as caught:
+        cold = [_answers(Model(*_small_lp())) for _ in range(2)]
+    assert len(caught) == 1
+    assert cold == [warm, warm]
+
+
+def test_the_solver_prints_nothing() -> None:
+    """HiGHS writes its banner to the process's stdout (not Python's sys.stdout), in the middle of
+    `stat19 run`'s progress lines, unless silenced before highspy.Highs enables its callbacks."""
+    code = ("import numpy as np, scipy.sparse as sp; from stat19.disclosure.highs import Model; "
+            "m = Model(sp.csc_array(np.ones((1, 2))), np.array([1.0]), np.zeros(2), np.ones(2)); m.solve()")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (run.stdout, run.stderr) == ("", "")
+
+
+def test_components_are_packed_greedily_into_groups_of_at_most_the_limit() -> None:
+    limit = lp._GROUP_VARIABLES
+    sizes = np.array([limit - 1000, 1000, 1, limit + 1000, 10, limit - 10, 5, limit])
+    # fills up to the limit exactly; the larger one alone; then the rest greedily
+    assert lp._pack(sizes).tolist() == [0, 0, 1, 2, 3, 3, 4, 5]
+    assert lp._pack(np.array([limit + 1, 1, 1])).tolist() == [0, 1, 1]
+    assert lp._pack(np.array([], np.int64)).tolist() == []

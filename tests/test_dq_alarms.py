@@ -1,6 +1,7 @@
 """Through `stat19 run` on synthetic landings: each injected defect (stat19/synth/defects.py)
-blocks its date (exit 3, nothing published for it, earlier releases byte for byte unchanged), and
-clean landings of seeds and sizes other than the demo's publish.
+blocks its date (exit 3, nothing published for it, earlier releases byte for byte unchanged), a register broken in every row from its first
+delivery blocks every day without any history, and clean landings of seeds and sizes other than
+the demo's publish.
 
 One landing is built and run (with its releases) through the day before the last once per
 session; each defect goes into a copy of it. 15 days give every check used its history. The size
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from stat19.cli import EXIT_DQ_BLOCKED, EXIT_OK, main
-from stat19.synth.defects import DEFECTS
+from stat19.synth.defects import DEFECTS, all_quarantined
 from test_dq_blocking import tree
 
 KEY = "test key for the defect landings, 32 bytes or more"
@@ -38,9 +39,9 @@ BLOCKED_BY = {
 }
 
 
-def synth(landing: Path, persons: int, days: int, seed: int) -> None:
+def synth(landing: Path, persons: int, days: int, seed: int, *options: str) -> None:
     assert main(["synth", "--persons", str(persons), "--start", START.isoformat(), "--days", str(days),
-                 "--seed", str(seed), "--out", str(landing)]) == EXIT_OK
+                 "--seed", str(seed), "--out", str(landing), *options]) == EXIT_OK
 
 
 # Data quality decides before any product is computed, so two cheap products stand for all seven
@@ -98,3 +99,25 @@ def test_a_clean_landing_of_another_seed_and_size_publishes(seed, persons, days,
     releases = [p for p in (home / "published").iterdir() if p.is_dir()]
     assert releases and all((p / last / "metadata.json").exists() for p in releases)
     assert json.loads((home / "reports" / "status.json").read_text())["status"] == "ok"
+
+
+def test_a_register_whose_every_row_is_broken_from_the_first_day_blocks_every_day(tmp_path, monkeypatch):
+    """Every kpr row broken from the first delivery on: there is no history for quarantine_share's
+    rate test (7 earlier deliveries), and then a history of 100 %, yet each day blocks (a delivery
+    of 10 rows or more of which none loaded) and nothing is ever published. Run day by day, as the
+    06:00 schedule would; 1,000 persons give kpr 14 to 17 rows a day (seed 5)."""
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", KEY)
+    landing, home = tmp_path / "landing", tmp_path / "home"
+    days = [START, START + timedelta(days=1)]
+    # no other fault, so that only the broken register can block
+    synth(landing, 1000, len(days), SEED, "--error-rate", "0", "--no-delivery-faults")
+    for day in days:
+        all_quarantined(landing, "kpr", day)
+    for day in days:
+        assert run(landing, home, day.isoformat()) == EXIT_DQ_BLOCKED, day
+        assert tree(home / "published") == {}                            # nothing published, ever
+        assert json.loads((home / "reports" / "status.json").read_text())["status"] == "blocked"
+        report = json.loads((home / "reports" / "dq" / f"{day}.json").read_text())
+        failed = [c for c in report["CheckResults"] if c["status"] == "fail" and c["severity"] == "blocking"]
+        assert [(c["suite"], c["checkName"]) for c in failed] == [("kpr", "quarantine_share")], failed
+        assert "every one of the delivery's" in failed[0]["details"][0]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,7 +84,7 @@ def test_run_explains_bad_usage(tmp_path, capsys):
 
 
 def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sensor():
-    from stat19.defs import defs
+    from stat19.defs.definitions import defs
     from stat19.specs import source_specs
 
     repo = defs.get_repository_def()
@@ -92,14 +95,37 @@ def test_the_definitions_hold_one_asset_per_source_spec_and_the_schedule_and_sen
     assert repo.get_sensor_def("landing_sensor")
 
 
-def test_the_defs_package_holds_one_definitions_object_for_dagster_to_find():
-    # `[tool.dagster] module_name` (and `dagster dev -m stat19.defs`) find the Definitions at module
-    # scope, and refuse to load a module with more than one
-    import stat19.defs
+def test_the_module_dagster_loads_holds_one_definitions_object_and_the_package_none():
+    # workspace.yaml (`make ui`) and `[tool.dagster] module_name` name the same module; Dagster
+    # finds the Definitions at its module scope, and refuses a module with more than one
+    import importlib
+    import tomllib
+
+    import yaml
     from dagster import Definitions
 
-    found = [name for name, value in vars(stat19.defs).items() if isinstance(value, Definitions)]
-    assert found == ["defs"]
+    root = Path(__file__).resolve().parent.parent
+    (entry,) = yaml.safe_load((root / "workspace.yaml").read_text())["load_from"]
+    tool = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert entry["python_module"]["module_name"] == tool["module_name"] == "stat19.defs.definitions"
+
+    def found(module: str) -> list[str]:
+        return [name for name, value in vars(importlib.import_module(module)).items() if isinstance(value, Definitions)]
+
+    assert found("stat19.defs.definitions") == [entry["python_module"]["attribute"]]
+    assert found("stat19") == found("stat19.defs") == []
+
+
+def test_importing_a_defs_module_builds_no_graph(tmp_path):
+    """Only stat19.defs.definitions builds the graph (and reads STAT19_LANDING): importing the
+    package or any other of its modules, e.g. for a test or `stat19 run`, does neither."""
+    code = ("import sys, stat19.defs.products, stat19.defs; "
+            "assert stat19.defs.graph.cache_info().currsize == 0, 'a graph was built'; "
+            "assert 'stat19.defs.definitions' not in sys.modules")
+    env = {**os.environ, "STAT19_LANDING": str(tmp_path / "nowhere")}
+    env.pop("STAT19_FIRST_DATE", None)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
 
 
 def test_the_sensor_requests_one_run_per_complete_delivery_keyed_by_its_manifest(landing):

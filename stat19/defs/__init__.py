@@ -7,15 +7,15 @@ partitions (the delivery date) from the landing's first delivery.
 Everything here is generic: the assets are made from the specs in `assets/`, so adding a source
 adds its asset without touching this package. All DuckDB work shares one pool of size 1 (DuckDB
 allows one writing process per file) and runs in-process. `graph(first_date)` builds it all for
-partitions starting on that date (`stat19 run` builds it for its landing); `defs` is the graph of
-`STAT19_LANDING`, which `make ui` (workspace.yaml) loads.
+partitions starting on that date (`stat19 run` builds it for its landing). Importing this package
+builds nothing: the graph of `STAT19_LANDING`, which `make ui` (workspace.yaml) and
+`[tool.dagster]` load, is `stat19.defs.definitions.defs`.
 """
 
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from dagster import AssetsDefinition, BetaWarning, DailyPartitionsDefinition, Definitions
 
@@ -28,7 +28,7 @@ from stat19.defs.checks import dq_asset_checks
 from stat19.linkage import linked_connection
 from stat19.specs import source_specs
 
-__all__ = ["FIRST_DATE", "Graph", "Stat19", "defs", "first_date", "graph"]
+__all__ = ["Graph", "Stat19", "first_date", "graph"]
 
 
 @contextmanager
@@ -86,8 +86,3 @@ def graph(first: str) -> Graph:
         warnings.filterwarnings("ignore", category=UserWarning, message="Asset job .* varying BackfillPolicies")
         defs.get_repository_def().get_all_jobs()
     return Graph(first, daily, ingest_assets, linked_model, product_assets_, dq_checks, defs)
-
-
-# What `make ui` (workspace.yaml) loads: the graph over STAT19_LANDING.
-FIRST_DATE = first_date(Path(Stat19().landing))
-defs = graph(FIRST_DATE).defs

@@ -44,6 +44,6 @@ class Stat19(ConfigurableResource):
 
 def resource_defs() -> Definitions:
     """The resource and the executor, once for the whole graph: everything runs in-process. (A
-    function, so that no second Definitions object sits at the module scope of stat19.defs, which
-    Dagster's autodiscovery would refuse.)"""
+    function, so that no second Definitions object sits at module scope next to the one of
+    stat19.defs.definitions, which Dagster's autodiscovery would refuse.)"""
     return Definitions(resources={"stat19": Stat19()}, executor=in_process_executor)

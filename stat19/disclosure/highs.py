@@ -4,26 +4,47 @@ The audit asks the same LP (the relations of the hidden cells, published cells a
 questions that differ only in the objective or in one cell's bounds. Solving each from scratch
 (``scipy.optimize.linprog``) repeats the whole simplex every time; keeping the model and its basis
 makes a changed objective a few hundred pivots instead of a few thousand, and a changed bound (can
-cell j reach t?) a few dozen. HiGHS is reached through scipy's bundled bindings (the ones
-``linprog`` uses); where they are missing, every solve falls back on ``linprog`` (same answers,
-cold).
+cell j reach t?) a few dozen. HiGHS is reached through the ``highspy`` package; where it is
+missing, every solve falls back on ``linprog`` (same answers, cold, much slower), with a warning
+the first time.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-try:  # scipy's own HiGHS bindings (what linprog(method="highs") calls)
-    from scipy.optimize._highspy import _core as _H
-except ImportError:  # pragma: no cover - other scipy builds
-    _H = None
+try:
+    import highspy
+except ImportError:  # pragma: no cover - a broken install; pyproject.toml requires it
+    highspy = None
 
 
-# every variable is bounded, so "unbounded or infeasible" means infeasible
-_INFEASIBLE = (() if _H is None else
-               (_H.HighsModelStatus.kInfeasible, _H.HighsModelStatus.kUnboundedOrInfeasible))
+if highspy is not None:
+    # every variable is bounded, so "unbounded or infeasible" means infeasible
+    _INFEASIBLE = (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible)
+
+    class _Highs(highspy.Highs):
+        """highspy.Highs, silenced before its constructor enables callbacks: that step prints
+        HiGHS's banner to stdout (once per process) while output is still on."""
+
+        def enableCallbacks(self) -> None:
+            self.setOptionValue("output_flag", False)
+            super().enableCallbacks()
+
+_warned = False
+
+
+def _warn_cold() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn("the highspy package is not installed: the disclosure audit solves every LP cold "
+                      "with scipy's linprog (same answers, much slower); pip install highspy", RuntimeWarning,
+                      stacklevel=3)
 
 
 class LPFailed(RuntimeError):
@@ -42,19 +63,20 @@ class Model:
         self.row_dual: np.ndarray | None = None
         self._h = None
         self._idx = np.arange(self.n, dtype=np.int32)
-        if _H is not None:
-            lp = _H.HighsLp()
+        if highspy is None:
+            _warn_cold()
+        else:
+            lp = highspy.HighsLp()
             lp.num_col_, lp.num_row_ = self.n, a.shape[0]
             lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n, a.shape[0]
-            lp.a_matrix_.format_ = _H.MatrixFormat.kColwise
+            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
             lp.a_matrix_.start_ = a.indptr.astype(np.int32)
             lp.a_matrix_.index_ = a.indices.astype(np.int32)
             lp.a_matrix_.value_ = a.data.astype(float)
             lp.col_cost_ = self.cost.copy()
             lp.col_lower_, lp.col_upper_ = self.lower.copy(), self.upper.copy()
             lp.row_lower_, lp.row_upper_ = b.astype(float).copy(), b.astype(float).copy()
-            h = _H._Highs()
-            h.setOptionValue("output_flag", False)
+            h = _Highs()
             # presolve costs more than it saves on these sparse, well-scaled LPs, and would drop
             # the basis between solves
             h.setOptionValue("presolve", "off")
@@ -89,14 +111,14 @@ class Model:
         status = h.getModelStatus()
         if status in _INFEASIBLE:
             return None
-        if status != _H.HighsModelStatus.kOptimal:
+        if status != highspy.HighsModelStatus.kOptimal:
             # a warm start can end in a numerical dead end: once more from scratch
             h.clearSolver()
             h.run()
             status = h.getModelStatus()
             if status in _INFEASIBLE:
                 return None
-            if status != _H.HighsModelStatus.kOptimal:
+            if status != highspy.HighsModelStatus.kOptimal:
                 raise LPFailed(f"audit LP failed: {h.modelStatusToString(status)}")
         sol = h.getSolution()
         # linprog's sign convention (eqlin.marginals): d objective / d b

@@ -19,8 +19,8 @@ _TOL = 1e-6  # LP solutions are exact up to HiGHS' feasibility tolerance (1e-7)
 _PUSH_ROUNDS = 40  # at most this many pushing LPs per model before the per-cell tests; ...
 _PUSH_MIN_GAIN = 4  # ... while each resolves this many open cells (or 1 %): a reach test is cheaper
 _PUSH_MIN_SHARE = 0.01
-_PLAIN_ROUNDS = 3
-_REACH_BATCH = 16  # cells per reach solve at first (split in halves while infeasible)  # the first pushes go uncapped
+_PLAIN_ROUNDS = 3  # the first pushes go uncapped; later ones bound each cell at its need
+_REACH_BATCH = 16  # cells per reach solve at first (split in halves while infeasible)
 # components are packed into HiGHS models of about this many variables: one model per component
 # would cost a solve per component and round, one for all makes every warm solve touch them all
 _GROUP_VARIABLES = 4_000
@@ -266,6 +266,8 @@ class _Audit:
 def _pack(sizes: np.ndarray) -> np.ndarray:
     """Group of each component: consecutive components while a group stays within
     _GROUP_VARIABLES variables (a larger component is a group of its own)."""
+    # a loop: the greedy running sum restarts at each new group, which no cumsum reproduces
+    # exactly; it runs once per audit system, over components (thousands), not cells
     group, total, out = 0, 0, np.zeros(sizes.size, np.int64)
     for c, size in enumerate(sizes.tolist()):
         if total and total + size > _GROUP_VARIABLES:
