@@ -549,6 +549,37 @@ def test_a_check_that_cannot_run_is_an_error_and_blocks(db):
     assert {c.check for c in result.blocked} == {e.name for e in suite.expectations if e.blocking}
 
 
+def test_a_sql_check_that_cannot_run_is_its_own_error_and_the_others_still_run(db):
+    suite = SUITES["sysvak"]
+    broken = suite.expectations[0].model_copy(update={
+        "name": "broken", "severity": "warning", "expect": None, "kwargs": {},
+        "query": "SELECT no_such_column FROM {batch}"})
+    contexts = [c for (s, _), c in CASES.items() if s == "sysvak"]
+    prepare(db, suite, contexts, bad=Case({"kommune_nr": "9999"}, n_bad=N))  # kommune_unknown: every row
+    result = run_dq(db, DAY, [suite.model_copy(update={"expectations": [*suite.expectations, broken]})])
+    assert (result.by_name("broken").status, result.by_name("broken").blocks) == ("error", False)
+    assert "no_such_column" in result.by_name("broken").error
+    assert (result.by_name("kommune_unknown").status, result.by_name("kommune_unknown").violated) == ("warn", N)
+    assert {c.status for c in result.checks if c.check not in ("broken", "kommune_unknown")} == {"pass"}
+
+
+def test_a_suite_of_sql_checks_alone_never_starts_great_expectations(db, monkeypatch):
+    """GX's fixed cost (a context, a datasource, a validation) is paid only for GX expectations."""
+    import stat19.dq.gx as dq_gx
+
+    def no_gx(con):
+        raise AssertionError("a GX datasource was made for SQL checks")
+
+    monkeypatch.setattr(dq_gx, "_gx_datasource", no_gx)
+    suite = SUITES["freg_id_changes"]
+    assert all(e.is_sql for e in suite.expectations)
+    prepare(db, suite, [], bad=CASES[("freg_id_changes", "id_change_changes_id")])
+    (check,) = run_dq(db, DAY, [suite]).checks
+    assert (check.check, check.status, check.violated) == ("id_change_changes_id", "warn", 1)
+    with pytest.raises(AssertionError, match="GX datasource"):  # and GX expectations do need one
+        run_dq(db, DAY, [SUITES["sysvak"]])
+
+
 def test_run_dq_on_a_path_and_default_suites(tmp_path):
     path = tmp_path / "v.duckdb"
     con = duckdb.connect(str(path))

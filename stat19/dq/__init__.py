@@ -1,5 +1,5 @@
-"""Data-quality expectations: suites as data, run inside DuckDB by Great Expectations, reported
-like the OHDSI DataQualityDashboard. The Dagster asset checks that guard the assets with them
+"""Data-quality expectations: suites as data, run inside DuckDB (GX's own expectations by Great
+Expectations, SQL checks directly), reported like the OHDSI DataQualityDashboard. The Dagster asset checks that guard the assets with them
 live in `stat19.defs.checks`; this package does not import Dagster.
 
 Modules
@@ -7,8 +7,8 @@ Modules
 * `suite`: the suite model (Expectation, Suite) and the YAML files in `dq_checks/`.
 * `results`: CheckResult, DQResult, DQBlocked and `blocked_in_run` (a Dagster run's blocking
   failures, read from its events).
-* `gx`: running suites in DuckDB through GX (`run_dq`, `check_sql`, `delivery_volumes`) and how
-  GX is made to work on the caller's DuckDB connection.
+* `gx`: running suites in DuckDB, SQL checks directly and GX's expectations through GX (`run_dq`,
+  `check_sql`, `delivery_volumes`), and how GX is made to work on the caller's DuckDB connection.
 * `waivers`: releasing a blocking check for one date (`waive`, `waivers_for`, `apply_waivers`).
 * `report`: the day's JSON and HTML reports and the index of dates.
 * `run`: `check_day`, the pipeline's entry (a home, a day).

@@ -1,9 +1,15 @@
-"""Running suites inside DuckDB with Great Expectations: the SQL of SQL checks, the GX datasource
-on the caller's connection, and `run_dq`, which turns a day's GX results into CheckResults.
+"""Running suites inside DuckDB: GX's own expectations through Great Expectations, SQL checks
+straight on the caller's connection, and `run_dq`, which turns a day's results into CheckResults.
 
 GX 1.x runs through SQLAlchemy and duckdb_engine, in the database: every expectation becomes SQL
 that DuckDB executes on the day's rows; no row is pulled into Python.
 
+* SQL checks (`sql:`/`query:`) return the violating rows. GX would run them as its
+  `UnexpectedRowsExpectation`, which adds nothing to the query but costs a validation of its own
+  (about 0.1 s of fixed cost each, every suite every day, whatever the rows). They run here
+  instead: `{batch}` becomes the day's rows as a subquery, one `count(*)` per check, the distinct
+  `detail` values fetched only when the check found something. An error in one is that check's
+  error; the others still run. A suite without GX expectations never creates a GX context.
 * GX hands the engine a fresh pooled connection per metric and closes it before fetching, so
   every expectation ends in `IndexError` in `resolve_metric_bundle` (upstream issue #11579; a
   test shows it). GX keeps
@@ -20,14 +26,13 @@ that DuckDB executes on the day's rows; no row is pulled into Python.
   `custom_user_agent` to the config); by URL it works only once every other connection to the
   file in the process is closed, and another process cannot open it at all while it is held.
   A cursor does not inherit session settings, so `search_path`, the current database and the time
-  zone are copied onto it.
+  zone are copied onto it (`_session_cursor`; the SQL checks run on such a cursor too).
 * GX has no regular expressions or LIKE patterns for the duckdb dialect ("Regex is not supported
   for dialect duckdb"); code-form checks are SQL (`sql/dq/column_form.sql.j2`, DuckDB's
-  `regexp_full_match`). GX fills `{batch}` with `str.format`, so other braces in rendered SQL are
-  doubled for it.
-* GX's own expectations are asked for counts only (BASIC, no unexpected values). For SQL checks
-  GX also fetches a capped sample of the returned rows; the SQL returns `1` per violation, or a
-  `detail` with aggregate figures for day-level checks (shown in the report), never row content.
+  `regexp_full_match`).
+* GX's own expectations are asked for counts only (BASIC, no unexpected values). SQL checks
+  return `1` per violation, or a `detail` with aggregate figures for day-level checks (shown in
+  the report), never row content.
 * Measured (benchmarks/bench_dq.py, 2 cores): the 9-expectation SYSVAK suite on 4,000,000 rows
   in one partition takes 2.6 s; on the busiest day of a national year (44,000 rows) 1.1 s, most
   of it GX's fixed cost. Importing GX takes ~3 s once per process.
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import os
 import re
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -56,8 +61,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from the 
 
 # Only counts leave the database; GX's sample of unexpected values stays empty.
 _COUNTS_ONLY = {"result_format": "BASIC", "partial_unexpected_count": 0}
-# SQL checks: the fetched rows (GX caps them at a few hundred) give the optional `detail` column.
-_WITH_ROWS = {"result_format": "COMPLETE"}
 
 
 @cache
@@ -70,23 +73,14 @@ def _sql_env() -> jinja2.Environment:
 
 
 def check_sql(suite: Suite, e: Expectation, day: date) -> str:
-    """The SQL of a SQL check for a day, `{batch}` left for GX. String params are templates too,
-    so a param can say `daar_deaths_as_of({{ day }})`."""
+    """The SQL of a SQL check for a day, `{batch}` left as written (`_sql_check` fills it in).
+    String params are templates too, so a param can say `daar_deaths_as_of({{ day }})`."""
     env = _sql_env()
     context = {"day": f"DATE '{day.isoformat()}'", "table": suite.table, "source": suite.source, "suite": suite.name,
                "code_systems": code_systems(), "alpha": f"{suite.alpha:.3g}"}
     params = {k: env.from_string(v).render(context) if isinstance(v, str) else v for k, v in e.params.items()}
     template = env.get_template(f"{e.sql}.sql.j2") if e.sql else env.from_string(e.query or "")
     return template.render({**params, **context})
-
-
-def _for_gx(sql: str) -> str:
-    # GX substitutes {batch} with str.format: every other brace (regex quantifiers, struct
-    # literals) must be doubled.
-    sql = sql.replace("{", "{{").replace("}", "}}").replace("{{batch}}", "{batch}")
-    # Day-level checks read the source's history, not the batch; GX prints a warning when {batch}
-    # is absent (and joins the query into one line, so a comment would swallow the rest).
-    return sql if "{batch}" in sql else f"SELECT * FROM ({sql}) WHERE NOT EXISTS (SELECT 1 FROM {{batch}} WHERE false)"
 
 
 class _DuckDBDialectName(str):
@@ -105,19 +99,24 @@ def _patch_gx_for_duckdb() -> None:
         gx_sql._PERSISTED_CONNECTION_DIALECTS = (*gx_sql._PERSISTED_CONNECTION_DIALECTS, _DuckDBDialectName("duckdb"))
 
 
+def _session_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of `con` with its session settings and the SQL macros (see module doc)."""
+    database, search_path, tz = con.execute(
+        "SELECT current_database(), current_setting('search_path'), current_setting('TimeZone')").fetchone()
+    cur = con.cursor()
+    cur.execute(f"USE {sql_ident(database)}")
+    cur.execute(f"SET search_path = {sql_literal(search_path)}")
+    cur.execute(f"SET TimeZone = {sql_literal(tz)}")
+    install_macros(cur)  # the statistics checks need them (a no-op where the warehouse holds them)
+    return cur
+
+
 def _cursor_factory(con: duckdb.DuckDBPyConnection, opened: list):
     """Connections for GX: cursors of the caller's connection with its session settings."""
     import duckdb_engine
 
-    database, search_path, tz = con.execute(
-        "SELECT current_database(), current_setting('search_path'), current_setting('TimeZone')").fetchone()
-
     def connect():
-        cur = con.cursor()
-        cur.execute(f"USE {sql_ident(database)}")
-        cur.execute(f"SET search_path = {sql_literal(search_path)}")
-        cur.execute(f"SET TimeZone = {sql_literal(tz)}")
-        install_macros(cur)  # the statistics checks need them (a no-op where the warehouse holds them)
+        cur = _session_cursor(con)
         opened.append(cur)
         return duckdb_engine.ConnectionWrapper(cur)
 
@@ -147,25 +146,18 @@ def _gx_error(res) -> str | None:
     return None
 
 
-def _details(res) -> tuple[str, ...]:
-    rows = ((res.result or {}).get("details") or {}).get("unexpected_rows") or []
-    if hasattr(rows, "to_dict"):  # some GX versions give a DataFrame
-        rows = rows.to_dict("records")
-    found = [str(r["detail"]) for r in rows if isinstance(r, dict) and r.get("detail") is not None]
-    return tuple(dict.fromkeys(found))[:MAX_DETAILS]
-
-
-def _outcome(suite: Suite, e: Expectation, rows: int, res=None, error: str | None = None) -> CheckResult:
+def _outcome(suite: Suite, e: Expectation, rows: int, res=None, error: str | None = None,
+             found: tuple[int, tuple[str, ...]] | None = None) -> CheckResult:
+    """A check's result from GX's (`res`) or a SQL check's (`found`: violations, details)."""
     violated, denominator, unit, details = 0, rows, "rows", ()
     if error is None and res is not None:
         error = _gx_error(res)
-    if error is None and res is not None:
+    if error is None and found is not None:
+        n, details = found
+        violated, denominator, unit = (min(n, 1), 1, "days") if e.per == "day" else (n, rows, "rows")
+    elif error is None and res is not None:
         r = res.result or {}
-        if e.is_sql:
-            n = int(r.get("observed_value") or 0)
-            violated, denominator, unit = (min(n, 1), 1, "days") if e.per == "day" else (n, rows, "rows")
-            details = _details(res) if n else ()
-        elif "unexpected_count" in r:  # GX's own denominator: rows in the domain, nulls excluded
+        if "unexpected_count" in r:  # GX's own denominator: rows in the domain, nulls excluded
             violated = int(r["unexpected_count"] or 0)
             denominator = int(r.get("element_count") or 0) - int(r.get("missing_count") or 0)
         else:  # table-level GX expectations: the day holds or not
@@ -181,40 +173,61 @@ def _outcome(suite: Suite, e: Expectation, rows: int, res=None, error: str | Non
                        e.priority)
 
 
-def _run_suite(datasource, con: duckdb.DuckDBPyConnection, suite: Suite, day: date) -> list[CheckResult]:
+def _sql_check(cur: duckdb.DuckDBPyConnection, suite: Suite, e: Expectation, day: date, rows: int) -> CheckResult:
+    """A SQL check on the day's rows: how many rows it returns, and their distinct `detail`s."""
+    try:
+        sql = check_sql(suite, e, day).replace("{batch}", f"({suite.batch_sql(day)})")
+        n = cur.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+        details: tuple[str, ...] = ()
+        if n and "detail" in cur.sql(sql).columns:
+            found = cur.execute(f"SELECT DISTINCT detail::VARCHAR FROM ({sql}) WHERE detail IS NOT NULL ORDER BY 1 "
+                                f"LIMIT {MAX_DETAILS}").fetchall()
+            details = tuple(sorted(d for (d,) in found))
+    except Exception as exc:  # SQL that cannot run here: this check is an error, the others run
+        return _outcome(suite, e, rows, error=_safe_message(f"{type(exc).__name__}: {exc}"))
+    return _outcome(suite, e, rows, found=(int(n), details))
+
+
+def _run_suite(datasource, cur: duckdb.DuckDBPyConnection, suite: Suite, day: date) -> list[CheckResult]:
+    """A suite's checks on the day: SQL checks on `cur`, GX's expectations in one GX validation
+    (`datasource`: a GX datasource on `cur`'s database, or None when the suite has none)."""
+    missing = _table_missing(cur, suite.table)
+    if missing:
+        return [_outcome(suite, e, 0, error=missing) for e in suite.expectations]
+    rows = cur.execute(f"SELECT count(*) FROM ({suite.batch_sql(day)})").fetchone()[0]
+    results = {e.name: _sql_check(cur, suite, e, day, rows) for e in suite.expectations if e.is_sql}
+    gx_expectations = [e for e in suite.expectations if not e.is_sql]
+    if gx_expectations:
+        results |= _gx_validation(datasource, suite, gx_expectations, day, rows)
+    return [results[e.name] for e in suite.expectations]
+
+
+def _gx_validation(datasource, suite: Suite, expectations: list[Expectation], day: date,
+                   rows: int) -> dict[str, CheckResult]:
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    missing = _table_missing(con, suite.table)
-    if missing:
-        return [_outcome(suite, e, 0, error=missing) for e in suite.expectations]
-    rows = con.execute(f"SELECT count(*) FROM ({suite.batch_sql(day)})").fetchone()[0]
-
-    built, results = {False: [], True: []}, {}
-    for e in suite.expectations:
+    built, results = [], {}
+    for e in expectations:
         try:
-            kwargs = {"unexpected_rows_query": _for_gx(check_sql(suite, e, day))} if e.is_sql else dict(e.kwargs)
-            config = ExpectationConfiguration(type=e.expect or "unexpected_rows_expectation", kwargs=kwargs, meta={"check": e.name})
-            built[e.is_sql].append(config.to_domain_obj())
+            config = ExpectationConfiguration(type=e.expect, kwargs=dict(e.kwargs), meta={"check": e.name})
+            built.append(config.to_domain_obj())
         except Exception as exc:  # a suite file GX cannot read: report it, run the rest
             results[e.name] = _outcome(suite, e, rows, error=_safe_message(f"{type(exc).__name__}: {exc}"))
-
-    by_name = {e.name: e for e in suite.expectations}
+    if not built:
+        return results
+    by_name = {e.name: e for e in expectations}
     try:
         asset = datasource.add_query_asset(f"{suite.name}_{day.isoformat()}", query=suite.batch_sql(day))
         batch = asset.add_batch_definition_whole_table("day").get_batch()
-        # two passes: SQL checks return their rows (for `detail`), the others counts only
-        for is_sql, expectations in built.items():
-            if expectations:
-                validation = batch.validate(gx.ExpectationSuite(f"{suite.name}_{int(is_sql)}", expectations=expectations),
-                                            result_format=_WITH_ROWS if is_sql else _COUNTS_ONLY)
-                for res in validation.results:
-                    name = res.expectation_config.meta["check"]
-                    results[name] = _outcome(suite, by_name[name], rows, res)
+        validation = batch.validate(gx.ExpectationSuite(suite.name, expectations=built), result_format=_COUNTS_ONLY)
+        for res in validation.results:
+            name = res.expectation_config.meta["check"]
+            results[name] = _outcome(suite, by_name[name], rows, res)
     except Exception as exc:  # GX could not run the suite at all: every check left is an error
         error = _safe_message(f"{type(exc).__name__}: {exc}")
-        results = {e.name: _outcome(suite, e, rows, error=error) for e in suite.expectations} | results
-    return [results[e.name] for e in suite.expectations]
+        results = {e.name: _outcome(suite, e, rows, error=error) for e in expectations} | results
+    return results
 
 
 @contextmanager
@@ -270,10 +283,13 @@ def run_dq(con_or_path: duckdb.DuckDBPyConnection | str | Path, day: date | str,
         else:
             chosen = [all_suites[s] if isinstance(s, str) else s for s in suites]
         checks: list[CheckResult] = []
-        if chosen:
-            with _gx_datasource(con) as datasource:
-                for suite in chosen:
-                    checks.extend(_run_suite(datasource, con, suite, day))
+        with ExitStack() as stack:
+            cur = stack.enter_context(closing(_session_cursor(con)))
+            datasource = None  # GX's, made when the first suite with GX expectations needs it
+            for suite in chosen:
+                if datasource is None and any(not e.is_sql for e in suite.expectations):
+                    datasource = stack.enter_context(_gx_datasource(con))
+                checks.extend(_run_suite(datasource, cur, suite, day))
         volumes = delivery_volumes(con, day)
     return DQResult(day, checks, started, datetime.now(timezone.utc), volumes)
 

@@ -6,9 +6,9 @@ table and `_delivery_date`, a linked table and `_known_from`; without `day_colum
 table). Every expectation carries a Kahn category (conformance, completeness, plausibility), a
 severity (blocking or warning) and a threshold: the share of the batch's rows allowed to violate
 it. An expectation is either a GX expectation (`expect:` + `kwargs:`) or SQL that returns the
-violating rows (`sql:` naming a template in `sql/dq/`, or an inline `query:`), which runs as GX's
-`UnexpectedRowsExpectation`; `{batch}` in the SQL is the day's rows. Adding an expectation is
-editing a file.
+violating rows (`sql:` naming a template in `sql/dq/`, or an inline `query:`), which runs in
+DuckDB as it stands (`stat19.dq.gx`); `{batch}` in the SQL is the day's rows. Adding an
+expectation is editing a file.
 """
 
 from __future__ import annotations
