@@ -151,3 +151,27 @@ def test_components_are_packed_greedily_into_groups_of_at_most_the_limit() -> No
     assert lp._pack(sizes).tolist() == [0, 0, 1, 2, 3, 3, 4, 5]
     assert lp._pack(np.array([limit + 1, 1, 1])).tolist() == [0, 1, 1]
     assert lp._pack(np.array([], np.int64)).tolist() == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sparse_tables())
+def test_groups_solved_side_by_side_give_the_same_release_as_one_after_another(
+        case: tuple[Dims, dict[str, np.ndarray]]) -> None:
+    """Each component its own group (so there are many), solved on one thread, then on two: the
+    same hidden cells and the same LPs, and the audit finds nothing."""
+    from stat19.disclosure import Stats, secondary
+
+    dims, values = case
+    df = release(dims, values)
+    dimensions = [d for d, _ in dims]
+    outs, lps = [], []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lp, "_GROUP_VARIABLES", 1)
+        for threads in (1, 2):
+            mp.setattr(lp, "_THREADS", threads)
+            secondary._SOLVED.clear()  # else the second call reuses the first's masks
+            stats = Stats()
+            outs.append(suppress(df, dimensions, MEASURES, stats=stats))
+            lps.append(stats.lps)
+    assert outs[0].equals(outs[1]) and lps[0] == lps[1]
+    assert audit(outs[1], dimensions, MEASURES) == []

@@ -63,6 +63,9 @@ finding. Two LPs per hidden cell on a 40,000-cell release would take minutes, so
 * the LPs are persistent HiGHS models (``highs.py``; components packed into models of about
   4,000 variables), re-solved warm from the last basis: a changed objective costs a few hundred
   pivots instead of thousands, a changed bound a few dozen;
+* the groups share no variable, so they are solved side by side on the machine's cores (up to 4
+  threads; HiGHS releases the GIL while it solves). Each group's result depends on its own model
+  alone, so the mask is the same on any number of threads (a test shows it);
 * "push" LPs find witnesses for many cells at once: each open cell gets a direction s_i (the side
   where it can still reach the width) and the LP maximises ``sum(s_i x_i / need_i)``, after the
   first rounds with each x_i bounded at its need (so one cell cannot win at the expense of the

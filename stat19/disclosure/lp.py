@@ -7,6 +7,10 @@ the package docstring (``stat19.disclosure``).
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
@@ -24,6 +28,9 @@ _REACH_BATCH = 16  # cells per reach solve at first (split in halves while infea
 # components are packed into HiGHS models of about this many variables: one model per component
 # would cost a solve per component and round, one for all makes every warm solve touch them all
 _GROUP_VARIABLES = 4_000
+# Groups share no variable, so they are solved side by side, one thread each: HiGHS releases the
+# GIL while it solves, and every group's result depends on its own model alone (deterministic).
+_THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
 def _model(a: sp.csc_array, b: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Model:
@@ -63,6 +70,7 @@ class _Audit:
         # components packed into groups (one HiGHS model each), in component order
         self.group_of = _pack(np.bincount(self.comp, minlength=labels.max(initial=-1) + 1))
         self.stats = stats
+        self._count = threading.Lock()  # stats.lps, counted from the groups' threads
         self._models: dict[int, tuple[np.ndarray, np.ndarray, Model]] = {}
         self.lo, self.hi = self.v.copy(), self.v.copy()  # the true table is feasible
         free = np.diff(self.a.tocsc().indptr) == 0  # in no relation: its whole a-priori range
@@ -93,7 +101,8 @@ class _Audit:
         """Solve; a feasible table (every solution is one) widens the intervals of its cells."""
         x = model.solve(duals)
         if self.stats is not None:
-            self.stats.lps += 1
+            with self._count:
+                self.stats.lps += 1
         if x is not None:
             np.minimum.at(self.lo, cols, x)
             np.maximum.at(self.hi, cols, x)
@@ -228,18 +237,19 @@ class _Audit:
             return np.isin(np.arange(todo.size), np.flatnonzero(pinned)[:limit])
         todo &= ~pinned
         groups = np.unique(self.group_of[self.comp[todo]])
-        for g in groups:
-            self._pushes(int(g), todo)
+        _each(groups, lambda g: self._pushes(g, todo))
         self.tick(f"pushing LPs done, {int(todo.sum()):,} of {todo.size:,} hidden cells not yet proven")
         stubborn = np.zeros(todo.size, dtype=bool)
-        for g in groups:
-            self._reach(int(g), todo, stubborn)
+        _each(groups, lambda g: self._reach(g, todo, stubborn))
         stubborn &= ~self.ok()
         self.tick(f"exact intervals of {int(stubborn.sum()):,} cells", force=bool(stubborn.any()))
         exact = pinned.copy()  # both LPs solved (or no LP needed)
-        for g in np.unique(self.group_of[self.comp[stubborn]]):
+        groups = np.unique(self.group_of[self.comp[stubborn]])
+        if limit is None:
+            _each(groups, lambda g: self._exact(g, stubborn, None, exact))
+        for g in groups if limit is not None else ():  # stop at the limit: one group after another
             self._exact(int(g), stubborn, limit, exact)
-            if limit is not None and (exact & ~self.ok()).sum() >= limit:
+            if (exact & ~self.ok()).sum() >= limit:
                 bad = np.flatnonzero(exact & ~self.ok())[:limit]
                 return np.isin(np.arange(todo.size), bad)
         return (stubborn | pinned) & ~self.ok()
@@ -261,6 +271,18 @@ class _Audit:
             if new.size == 0:
                 return pinned
             pinned[new] = True
+
+
+def _each(groups: np.ndarray, work) -> None:
+    """work(g) for every group, on up to _THREADS threads. Each call touches only its group's
+    model and its group's entries of the shared arrays, so the result is the same in any order."""
+    if groups.size <= 1 or _THREADS <= 1:
+        for g in groups.tolist():
+            work(g)
+        return
+    with ThreadPoolExecutor(min(_THREADS, groups.size)) as pool:
+        for future in [pool.submit(work, g) for g in groups.tolist()]:
+            future.result()  # re-raises a group's error
 
 
 def _pack(sizes: np.ndarray) -> np.ndarray:
