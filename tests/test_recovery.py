@@ -86,7 +86,6 @@ def world(tmp_path_factory):
     after an uninterrupted run of the last day."""
     root = tmp_path_factory.mktemp("recovery")
     landing = root / "landing"
-    os.environ.setdefault("STAT19_PSEUDONYM_KEY", KEY)
     assert main(["synth", "--persons", "400", "--start", str(START), "--days", str(DAYS),
                  "--out", str(landing), "--seed", "23", "--no-delivery-faults"]) == 0
     before = root / "before"

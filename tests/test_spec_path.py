@@ -100,7 +100,6 @@ def crisis(tmp_path_factory):
     root = tmp_path_factory.mktemp("crisis")
     specs, landing, home = root / "specs", root / "landing", root / "home"
     shutil.copytree(CRISIS, specs)  # the team's own directory, outside the repository
-    os.environ.setdefault("STAT19_PSEUDONYM_KEY", KEY)
     assert main(["synth", "--persons", "800", "--start", str(START), "--days", str(DAYS), "--out", str(landing),
                  "--seed", "31", "--no-delivery-faults", "--error-rate", "0"]) == 0  # every fnr valid: exact counts
     persons = pl.read_csv(landing / "freg" / str(START) / "persons.csv", separator=";", infer_schema=False)
