@@ -31,6 +31,10 @@ KEY = "spec path test key, not a secret, 32 bytes or more"
 ICU_HEADER = ["stay_id", "fnr", "hospital", "icu_admission", "icu_discharge", "invasive_ventilation",
               "main_diagnosis", "updated_at"]
 
+# under `make test` (pytest-xdist, --dist loadgroup) this file runs on one worker, which builds
+# its module fixture (crisis) once
+pytestmark = pytest.mark.xdist_group("test_spec_path")
+
 
 def repository_state() -> str:
     """What git sees of the repository's files (empty when it is not a git checkout)."""
