@@ -24,9 +24,13 @@ run: install
 	$(BIN)/stat19 synth --persons $(DEMO_PERSONS) --start $(DEMO_START) --days $(DEMO_DAYS) --out $(DEMO)/landing --seed 19
 	$(BIN)/stat19 run --landing $(DEMO)/landing --home $(DEMO)/home
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs), on two pytest-xdist workers.
+# --dist loadgroup: a test goes to whichever worker is free, except that the tests sharing an
+# expensive module or session fixture (marked xdist_group) stay together, so it is built once.
+# `.venv/bin/python -m pytest tests/test_x.py` by hand stays one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## The Dagster UI on http://127.0.0.1:3000 over the demo landing and home; Ctrl-C stops it.
 # exec: dagster dev replaces the shell, so a signal reaches it; SIGINT is reset to its default first,

@@ -69,6 +69,9 @@ def test_defects_are_listed_with_their_checks():
     assert set(DEFECTS) == set(BLOCKED_BY)
 
 
+# under `make test` (pytest-xdist, --dist loadgroup) the tests of `history` stay on one worker,
+# which builds it once; the other tests of this file go wherever a worker is free
+@pytest.mark.xdist_group("dq_alarms_history")
 @pytest.mark.parametrize("defect", sorted(DEFECTS))
 def test_each_injected_defect_blocks_its_date(history, defect, tmp_path, monkeypatch):
     monkeypatch.setenv("STAT19_PSEUDONYM_KEY", KEY)

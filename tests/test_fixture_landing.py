@@ -23,6 +23,10 @@ FAULT_MESSAGES = {
     "unlisted_file": "is not listed in the manifest",
 }
 
+# under `make test` (pytest-xdist, --dist loadgroup) this file runs on one worker, which builds
+# its module fixture (home) once
+pytestmark = pytest.mark.xdist_group("test_fixture_landing")
+
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:

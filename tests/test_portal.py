@@ -39,8 +39,10 @@ from stat19.products import product_specs
 from stat19.publish import publish_product
 
 API = "/api/open/v1/stat19"
-# pyjstat calls its own deprecated helper internally
-pytestmark = pytest.mark.filterwarnings("ignore:Shouldn't use this function:DeprecationWarning")
+# pyjstat calls its own deprecated helper internally; under `make test` (pytest-xdist, --dist
+# loadgroup) this file runs on one worker, which builds its module fixtures (home, server) once
+pytestmark = [pytest.mark.filterwarnings("ignore:Shouldn't use this function:DeprecationWarning"),
+              pytest.mark.xdist_group("test_portal")]
 PRODUCTS = sorted(product_specs())
 
 

@@ -87,6 +87,11 @@ def tokens(text_values: set[str]) -> set[str]:
     return {m.decode() for v in text_values for m in ELEVEN_DIGITS.findall(v.encode())}
 
 
+# under `make test` (pytest-xdist, --dist loadgroup) the tests of pipeline_home stay on one
+# worker, which builds it once
+PIPELINE_HOME = pytest.mark.xdist_group("privacy_pipeline_home")
+
+
 @pytest.fixture(scope="module")
 def pipeline_home(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("privacy")
@@ -96,6 +101,7 @@ def pipeline_home(tmp_path_factory) -> tuple[Path, Path]:
     return landing, home
 
 
+@PIPELINE_HOME
 def test_no_identifier_outside_the_vault(pipeline_home, monkeypatch):
     landing, home = pipeline_home
     identifiers, _ = landing_identifiers(landing)
@@ -129,6 +135,7 @@ def lab_identifiers(landing: Path) -> tuple[set[str], set[str]]:
     return positive, hidden
 
 
+@PIPELINE_HOME
 def test_no_identifier_of_a_negative_lab_result_anywhere(pipeline_home):
     landing, home = pipeline_home
     positive, hidden = lab_identifiers(landing)
@@ -155,6 +162,7 @@ def test_no_identifier_of_a_negative_lab_result_anywhere(pipeline_home):
         linked.close()
 
 
+@PIPELINE_HOME
 def test_the_scan_would_see_a_leak(pipeline_home, tmp_path):
     """The scanner itself finds an identifier placed in a DuckDB table and in a text file."""
     landing, _ = pipeline_home
@@ -231,6 +239,7 @@ def _digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and "dagster" not in p.parts}
 
 
+@PIPELINE_HOME
 def test_stat19_query_refuses_every_writing_statement(pipeline_home, tmp_path, capsys):
     _, home = pipeline_home
     target = tmp_path / "out.csv"
@@ -247,6 +256,7 @@ def test_stat19_query_refuses_every_writing_statement(pipeline_home, tmp_path, c
     assert int(capsys.readouterr().out.splitlines()[1]) > 1000
 
 
+@PIPELINE_HOME
 def test_reads_of_every_kind_are_allowed(pipeline_home, capsys):
     _, home = pipeline_home
     for sql in ["WITH p AS (SELECT * FROM persons) SELECT count(*) FROM p", "FROM persons LIMIT 1",
@@ -257,6 +267,7 @@ def test_reads_of_every_kind_are_allowed(pipeline_home, capsys):
     capsys.readouterr()
 
 
+@PIPELINE_HOME
 def test_the_connection_refuses_writes_even_without_the_statement_check(pipeline_home, tmp_path):
     """Defence in depth: were the statement check to let something through, the connection itself
     (read-only, no external access, locked configuration) still refuses to write, attach, load or
@@ -282,6 +293,7 @@ def test_the_connection_refuses_writes_even_without_the_statement_check(pipeline
     assert _digests(home) == before
 
 
+@PIPELINE_HOME
 def test_query_binds_parameters(pipeline_home):
     from stat19.query import linked
 
@@ -296,6 +308,7 @@ def test_query_binds_parameters(pipeline_home):
 
 # --- zone modes and the pseudonym key ----------------------------------------------------------
 
+@PIPELINE_HOME
 def test_zone_modes(pipeline_home):
     """After `stat19 run`: vault 0700; nothing outside it world-readable; the snapshot read-only."""
     import stat

@@ -30,6 +30,10 @@ PRODUCTS = ["msis_cases_weekly", "sari_weekly", "mortality_weekly"]
 KEY = "recovery test key, not a secret, 32 bytes or more"
 RUN_TIME_KEYS = {"generated_at", "updated", "finished_at"}  # when, not what
 
+# under `make test` (pytest-xdist, --dist loadgroup) this file runs on one worker, which builds
+# its module fixture (world) once
+pytestmark = pytest.mark.xdist_group("test_recovery")
+
 
 def cli(landing: Path, home: Path, *extra: str, kill_at: str | None = None, wait: bool = True):
     """`stat19 run` in a fresh process, as an operator starts it."""
@@ -86,7 +90,6 @@ def world(tmp_path_factory):
     after an uninterrupted run of the last day."""
     root = tmp_path_factory.mktemp("recovery")
     landing = root / "landing"
-    os.environ.setdefault("STAT19_PSEUDONYM_KEY", KEY)
     assert main(["synth", "--persons", "400", "--start", str(START), "--days", str(DAYS),
                  "--out", str(landing), "--seed", "23", "--no-delivery-faults"]) == 0
     before = root / "before"

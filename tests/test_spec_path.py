@@ -31,6 +31,10 @@ KEY = "spec path test key, not a secret, 32 bytes or more"
 ICU_HEADER = ["stay_id", "fnr", "hospital", "icu_admission", "icu_discharge", "invasive_ventilation",
               "main_diagnosis", "updated_at"]
 
+# under `make test` (pytest-xdist, --dist loadgroup) this file runs on one worker, which builds
+# its module fixture (crisis) once
+pytestmark = pytest.mark.xdist_group("test_spec_path")
+
 
 def repository_state() -> str:
     """What git sees of the repository's files (empty when it is not a git checkout)."""
@@ -100,7 +104,6 @@ def crisis(tmp_path_factory):
     root = tmp_path_factory.mktemp("crisis")
     specs, landing, home = root / "specs", root / "landing", root / "home"
     shutil.copytree(CRISIS, specs)  # the team's own directory, outside the repository
-    os.environ.setdefault("STAT19_PSEUDONYM_KEY", KEY)
     assert main(["synth", "--persons", "800", "--start", str(START), "--days", str(DAYS), "--out", str(landing),
                  "--seed", "31", "--no-delivery-faults", "--error-rate", "0"]) == 0  # every fnr valid: exact counts
     persons = pl.read_csv(landing / "freg" / str(START) / "persons.csv", separator=";", infer_schema=False)
