@@ -90,9 +90,9 @@ def _macro_sql() -> tuple[str, str, str]:
 
 
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """The SQL macros every Stat19 query may use (identifier checks, ...), as TEMP macros: they
-    belong to the connection, so read-only databases work and no database file depends on them.
-    Nothing to do where the connection's database holds this version already (`persist_macros`)."""
+    """The SQL macros every Stat19 query may use (identifier checks, ...). Nothing to do where the
+    connection's database holds this version already (the warehouse: `persist_macros`); elsewhere
+    (read-only and in-memory databases, an older version) as TEMP macros of the connection."""
     if not _has_macros(con):
         con.execute(_macro_sql()[0])
 
