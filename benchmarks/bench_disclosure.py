@@ -58,6 +58,14 @@ def _reference(name: str, **schema: type[pl.DataType]) -> pl.DataFrame:
 
 
 def build(seed: int, groups: list[str], persons: int | None = None) -> tuple[pl.DataFrame, list[Dimension]]:
+    leaf, rng = leaf_table(seed, groups, persons)
+    return roll_up_release(leaf)
+
+
+def leaf_table(seed: int, groups: list[str], persons: int | None = None
+               ) -> tuple[pl.DataFrame, np.random.Generator]:
+    """The kommune x age group x sex x vaccine group counts (no totals), and the generator that
+    drew them (benchmarks/bench_series.py goes on drawing the next days from it)."""
     pop = _reference("kommune_population_age_sex_2024.csv", kommune_nr=pl.String)
     kommuner = _reference("kommuner_2024.csv", kommune_nr=pl.String, fylke_nr=pl.String)
     age_group = np.asarray(AGE_LABELS)[np.searchsorted(AGE_UPPER, pop["age"].to_numpy())]
@@ -81,7 +89,12 @@ def build(seed: int, groups: list[str], persons: int | None = None) -> tuple[pl.
         frames.append(leaf.with_columns(pl.lit(g).alias("vaccine_group"),
                                         pl.Series("vaccinated_ever", ever),
                                         pl.Series("vaccinated_season", season)).select(*KEYS, *COUNTS))
-    table = pl.concat(frames)
+    return pl.concat(frames), rng
+
+
+def roll_up_release(table: pl.DataFrame) -> tuple[pl.DataFrame, list[Dimension]]:
+    """The release of leaf counts: every total (age, sex, fylke, national) added, and its dimensions."""
+    kommuner = _reference("kommuner_2024.csv", kommune_nr=pl.String, fylke_nr=pl.String)
 
     def roll_up(t: pl.DataFrame, col: str, code: pl.Expr) -> pl.DataFrame:
         return t.with_columns(code.alias(col)).group_by(KEYS).agg(pl.col(COUNTS).sum()).select(t.columns)

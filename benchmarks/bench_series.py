@@ -11,7 +11,8 @@ run computes it (`compute_release`, single-release suppression), and the series 
 design by design, each release against the previous day's release of the same design (already
 published, so fixed):
 
-    single   today's code: no series protection; the series audit counts what leaks
+    single   today's code: no series protection; findings counts the cells published in both
+             releases whose difference is 1-4 (a lower bound of the leaks: the LP finds more)
     hold     protect_series(design="hold"): a published count that changed by 1-4 is hidden,
              the pattern otherwise free (plus what the series audit proves necessary)
     stable   protect_series(design="stable"): first keep hidden what the previous release hid
@@ -38,6 +39,7 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from stat19 import disclosure  # noqa: E402
 from stat19.linkage import linked_connection  # noqa: E402
@@ -91,8 +93,49 @@ def run_product(home: Home, product: str, dates: list[date]) -> None:
             df, _ = compute_release(con, spec, day, timings=timings)
             singles.append(df)
             seconds_single.append(timings["suppression"])
-    dims = disclosure_dimensions(spec, singles[0])
-    measures = disclosure_measures(spec)
+    compare(product, dates, singles, seconds_single, disclosure_dimensions(spec, singles[0]), disclosure_measures(spec))
+
+
+def synthetic(persons: int, releases: int, seed: int, rate: float) -> None:
+    """vaccine_coverage-shaped releases on the national structure (bench_disclosure.py), day after
+    day: each day every unvaccinated person is vaccinated with probability rate (x4 from age 65),
+    counted in ever and season. No pipeline, so any size runs in minutes."""
+    import bench_disclosure as bd
+
+    leaf, rng = bd.leaf_table(seed, list(bd.COVERAGE), persons)
+    old_age = pl.col("age_group").is_in(["65-74", "75-84", "85+"])
+    p = leaf.select(pl.when(old_age).then(4 * rate).otherwise(rate)).to_series().to_numpy()
+    start = date(2026, 1, 5)
+    dates, singles, seconds = [], [], []
+    measures = bd.MEASURES
+    for k in range(releases):
+        if k:
+            new = rng.binomial(leaf["population"].to_numpy() - leaf["vaccinated_ever"].to_numpy(), p)
+            leaf = leaf.with_columns(pl.col("vaccinated_ever") + new, pl.col("vaccinated_season") + new)
+        release, dims = bd.roll_up_release(leaf)
+        clock = time.perf_counter()
+        singles.append(disclosure.suppress(release, dims, measures))
+        seconds.append(time.perf_counter() - clock)
+        dates.append(start + timedelta(days=k))
+    compare(f"vaccine_coverage-shaped, synthetic, daily rate {rate}", dates, singles, seconds, dims, measures)
+
+
+def published_small_differences(new: pl.DataFrame, old: pl.DataFrame, dims: list[disclosure.Dimension],
+                                 counted: list[disclosure.CountMeasure]) -> int:
+    """Cells published in both releases whose difference is 1-4 in size (a lower bound of what
+    the series audit finds; the rest, cells narrowed through hidden ones, needs the LPs)."""
+    keys = [d.name for d in dims]
+    both = new.join(old, on=keys, suffix="_old")
+    n = 0
+    for m in counted:
+        h = disclosure.hidden_column(m.name)
+        change = (both[m.name] - both[f"{m.name}_old"]).abs()
+        n += int((~both[h] & ~both[f"{h}_old"] & (change >= 1) & (change <= disclosure.WIDTH - 1)).sum())
+    return n
+
+
+def compare(product: str, dates: list[date], singles: list[pl.DataFrame], seconds_single: list[float],
+            dims: list[disclosure.Dimension], measures: list[disclosure.CountMeasure]) -> None:
     counted = [m for m in measures if m.rule != "public"]
     print(f"\n{product}: {len(dates)} releases {dates[0]} .. {dates[-1]}, {singles[-1].height:,} cells each (last), "
           f"single suppression {np.median(seconds_single):.1f} s median", flush=True)
@@ -111,9 +154,12 @@ def run_product(home: Home, product: str, dates: list[date]) -> None:
                     t_protect.append(time.perf_counter() - clock)
                     before = sum(int(single[disclosure.hidden_column(m.name)].sum()) for m in counted)
                     extra.append(sum(int(df[disclosure.hidden_column(m.name)].sum()) for m in counted) - before)
-                clock = time.perf_counter()
-                findings += len(disclosure.series_audit(df, neighbours, dims, measures))
-                t_series.append(time.perf_counter() - clock)
+                if design == "single":  # unprotected: the published differences of 1-4 alone (no LP)
+                    findings += published_small_differences(df, prev, dims, counted)
+                else:
+                    clock = time.perf_counter()
+                    findings += len(disclosure.series_audit(df, neighbours, dims, measures))
+                    t_series.append(time.perf_counter() - clock)
                 clock = time.perf_counter()
                 assert not disclosure.audit(df, dims, measures), "the single-release audit must pass"
                 t_audit.append(time.perf_counter() - clock)
@@ -128,7 +174,7 @@ def run_product(home: Home, product: str, dates: list[date]) -> None:
         print(f"  {design:<8}{pct(levels['national']):>10}{pct(levels['fylke']):>9}{pct(levels['kommune']):>9}"
               f"{pct(levels['all']):>8}"
               f"{(np.mean(extra) if extra else 0):>11.1f}{findings:>10}"
-              f"{(np.median(t_protect) if t_protect else 0):>11.2f}{np.median(t_series):>16.2f}"
+              f"{(np.median(t_protect) if t_protect else 0):>11.2f}{(np.median(t_series) if t_series else 0):>16.2f}"
               f"{np.median(t_audit):>9.2f}", flush=True)
 
 
@@ -141,7 +187,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=19)
     ap.add_argument("--products", nargs="+", default=["vaccine_coverage"])
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench" / "series")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="vaccine_coverage-shaped releases drawn day by day, no landing (see synthetic())")
+    ap.add_argument("--rate", type=float, default=0.0005, help="--synthetic: daily vaccination probability")
     args = ap.parse_args()
+    if args.synthetic:
+        for persons in args.persons:
+            print(f"== {persons:,} persons", flush=True)
+            synthetic(persons, args.releases, args.seed, args.rate)
+        return
     last = args.start + timedelta(days=args.days - 1)
     dates = [last - timedelta(days=k) for k in reversed(range(min(args.releases, args.days)))]
     for persons in args.persons:

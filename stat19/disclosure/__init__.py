@@ -42,6 +42,11 @@ API
                                               the LPs are skipped for a release exactly as
                                               ``suppress`` returned it (its proof is remembered
                                               by digest), the cheap checks never.
+``series_audit(df, neighbours, ...)``        findings of df together with the releases it will be
+                                              compared with (label -> release): differences pinned
+                                              to 1..width-1, hidden cells narrowed (``series.py``).
+``protect_series(df, neighbours, ...)``       df with more cells hidden until series_audit passes.
+``check_series(df, neighbours, ...)``         raises ``DisclosureError`` on any series finding.
 Progress lines with the elapsed time go to ``stat19.progress.say`` (a long suppression or audit
 says what it is doing every few seconds).
 Keywords: ``width=5`` (counts 1..width-1 are small; the protection width), ``min_denominator=20``;

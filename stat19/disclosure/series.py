@@ -417,13 +417,19 @@ def protect_series(
         hidden = new.masks[m.name]
         v = count_values(df, m.name)
         changed = False  # this measure's mask came from the suppressor in this call
-        if design == "stable":  # keep hidden what a neighbour hides
-            keep = _System(releases, m, width)
-            held = keep.pair[keep.hidden[keep.pair[:, 1]], 0]
-            if held.size and not hidden[held].all():
-                hidden[held] = True
-                hidden[:] = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats).run(hidden, m.name)
-                changed = True
+        # Before any LP: hold every published count that changed by 1..width-1 since a neighbour
+        # published it (the finding the combined audit would make first), and in the stable
+        # design also what a neighbour hides; the suppressor then gives them partners.
+        first = _System(releases, m, width)
+        a, b = first.pair[:, 0], first.pair[:, 1]
+        small = (first.v[first.n_cells:] >= 1) & (first.v[first.n_cells:] <= width - 1)
+        held = a[~first.hidden[a] & ~first.hidden[b] & small]
+        if design == "stable":
+            held = np.union1d(held, a[first.hidden[b]])
+        if held.size and not hidden[held].all():
+            hidden[held] = True
+            hidden[:] = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats).run(hidden, m.name)
+            changed = True
         for round_ in range(1, 10_000):
             system = _System(releases, m, width)
             g, _, _, required = system.failing(stats, tick, proven or changed)
