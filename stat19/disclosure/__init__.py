@@ -117,6 +117,7 @@ from stat19.disclosure.relations import Relations, build_relations
 from stat19.disclosure.rules import (MIN_DENOMINATOR, WIDTH, CountMeasure, Dimension, DisclosureError, Finding,
                                      RelationError, Stats, hidden_column, primary_mask)
 from stat19.disclosure.secondary import suppress
+from stat19.disclosure.series import SERIES_RULE, check_series, protect_series, series_audit
 
 __all__ = [
     "MIN_DENOMINATOR",
@@ -127,11 +128,15 @@ __all__ = [
     "Finding",
     "RelationError",
     "Relations",
+    "SERIES_RULE",
     "Stats",
     "audit",
     "build_relations",
+    "check_series",
     "check_release",
     "hidden_column",
     "primary_mask",
+    "protect_series",
+    "series_audit",
     "suppress",
 ]
