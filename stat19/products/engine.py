@@ -79,7 +79,7 @@ def compute_release(
     series = None
     if neighbours is not None:
         single = df
-        df = disclosure.protect_series(df, neighbours, dimensions, measures)
+        df = disclosure.protect_series(df, neighbours, dimensions, measures, relations=relations)
         if timings is not None:
             timings["series"] = time.perf_counter() - suppressed
         series = {

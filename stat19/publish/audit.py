@@ -120,8 +120,8 @@ def audit_all(home: Home | Path | str, stats: dict[str, Any] | None = None) -> l
 
 def audit_series(home: Home, stats: dict[str, Any] | None = None) -> list[AuditFinding]:
     """The series audit (``disclosure.series_audit``) of every consecutive pair of each product:
-    the current revisions of consecutive published dates, and revisions n and n+1 of each date,
-    on their internal copies in the vault (the hidden true values are needed to know the direction
+    the current revisions of consecutive published dates, and each revision of a date against every
+    earlier one of that date (as publication protects it), on their internal copies in the vault (the hidden true values are needed to know the direction
     of each change). Each copy must also match its published revision (flags and published counts).
 
     A pair one of whose releases has no vault copy (published before the vault kept them) is not a
@@ -133,7 +133,8 @@ def audit_series(home: Home, stats: dict[str, Any] | None = None) -> list[AuditF
     for product in product_names:
         history = published_revisions(home, product)
         days = list(history)
-        pairs = [((d, a), (d, b)) for d in days for a, b in zip(history[d], history[d][1:])]
+        # each revision against every earlier one of its date (all stay published), as it was protected
+        pairs = [((d, a), (d, b)) for d in days for i, b in enumerate(history[d]) for a in history[d][:i]]
         pairs += [((d, history[d][-1]), (e, history[e][-1])) for d, e in zip(days, days[1:])]
         copies: dict[tuple[str, int], pl.DataFrame | None] = {}
         for old, new in pairs:
@@ -194,8 +195,8 @@ def _copy_matches(internal: pl.DataFrame, folder: Path) -> list[str]:
     names = [m["name"] for m in meta["measures"] if hidden_col(m["name"]) in internal.columns]
     counts = [m["name"] for m in meta["measures"] if m["kind"] == "count" and m["name"] in names]
     try:
-        both = table.select(keys, *names, *[f"{n}_flag" for n in names]).join(
-            internal.select(keys, *[pl.col(n).alias(f"{n}__vault") for n in counts],
+        both = table.select(*keys, *names, *[f"{n}_flag" for n in names]).join(
+            internal.select(*keys, *[pl.col(n).alias(f"{n}__vault") for n in counts],
                             *[hidden_col(n) for n in names]), on=keys, how="full", coalesce=True)
     except pl.exceptions.PolarsError as exc:
         return [f"the vault copy does not have the published release's columns: {exc}"]

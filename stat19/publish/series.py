@@ -10,10 +10,17 @@ published but never a published revision without its copy; the next attempt at t
 overwrites it. Readers take the copy whose revision is the one published, so a leftover is never
 read.
 
-The neighbours of a release for R (each the revision published now): the current revision of R
-itself (R republished: n against the new n+1), the nearest earlier published date and the nearest
-later one (an older date redone). Every consecutive pair is then protected by whichever of its two
-releases was published last, against the other as it stands; ``stat19 audit`` checks every pair.
+The neighbours of a release for R: every published revision of R itself (R republished: the new
+n+1 against 1..n, all of which stay public under ``revisions/``), and the current revisions of the
+nearest earlier published date and of the nearest later one (an older date redone). Every pair of
+consecutive dates is then protected by whichever of its two releases was published last, against
+the other as it stands, and every revision against all earlier ones of its date; ``stat19 audit``
+checks those pairs.
+
+Why every revision of R and not only the current one: protection against revision n alone may
+publish again a cell that n hid only to protect it against n-1 (recomputing R from unchanged data
+would then undo that protection, so revision n+1 would leak against n-1 and would not even equal
+revision n: a rerun with nothing new would publish a new revision).
 """
 
 from __future__ import annotations
@@ -91,18 +98,17 @@ class Neighbours(dict[str, pl.DataFrame]):
 
 
 def neighbours(home: Home, product: str, reference_date: date | str) -> Neighbours:
-    """The releases a new release of ``product`` for R must be protected against: R's current
-    revision, the nearest earlier and the nearest later published date (each its current revision),
-    read from the vault copies of exactly the published revisions."""
+    """The releases a new release of ``product`` for R must be protected against: every published
+    revision of R, and the current revisions of the nearest earlier and the nearest later
+    published date, read from the vault copies of exactly the published revisions."""
     day = reference_date if isinstance(reference_date, str) else reference_date.isoformat()
     published = published_revisions(home, product)  # ISO dates: string order is date order
     earlier = [d for d in published if d < day]
     later = [d for d in published if d > day]
-    chosen = [d for d in (earlier[-1] if earlier else None, day if day in published else None,
-                          later[0] if later else None) if d is not None]
+    chosen = [(d, published[d][-1]) for d in earlier[-1:] + later[:1]]
+    chosen += [(day, n) for n in published.get(day, [])]
     found, missing = {}, []
-    for d in chosen:
-        revision = published[d][-1]
+    for d, revision in sorted(chosen):
         df = read_vault_copy(home, product, d, revision)
         if df is None:
             missing.append(release_label(d, revision))
