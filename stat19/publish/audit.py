@@ -164,7 +164,7 @@ def audit_series(home: Home, stats: dict[str, Any] | None = None) -> list[AuditF
                 continue
             # the finding without the cell's true value: this is printed, the value is confidential
             findings += [AuditFinding(pair, f"series disclosure: {f.measure} [{_cell_text(f.cell)}]: {f.reason}; "
-                                            f"derivable interval [{f.low:g}, {f.high:g}], needs width {f.required:g}")
+                                            f"derivable interval [{f.low + 0.0:g}, {f.high + 0.0:g}], needs width {f.required:g}")
                          for f in found]
     if stats is not None:
         stats.update(series_pairs=audited, series_not_audited=not_audited)
