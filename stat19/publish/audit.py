@@ -20,6 +20,7 @@ from stat19.geography import geo_parents
 from stat19.paths import Home
 from stat19.products import CountSpec, ExcessSpec, ProductSpec, RateSpec, hidden_col
 from stat19.publish.catalog import CATALOG, DATA_FILES, catalog, read_json, releases
+from stat19.disclosure.series import NEW
 from stat19.publish.series import published_revisions, read_vault_copy, release_label
 
 
@@ -137,17 +138,21 @@ def audit_series(home: Home, stats: dict[str, Any] | None = None) -> list[AuditF
         pairs = [((d, a), (d, b)) for d in days for i, b in enumerate(history[d]) for a in history[d][:i]]
         pairs += [((d, history[d][-1]), (e, history[e][-1])) for d, e in zip(days, days[1:])]
         copies: dict[tuple[str, int], pl.DataFrame | None] = {}
+        wrong: set[tuple[str, int]] = set()  # copies that are not their published revision
         for old, new in pairs:
             for key in (old, new):
                 if key not in copies:
                     copies[key] = read_vault_copy(home, product, *key)
                     if copies[key] is not None:
-                        findings += [AuditFinding(f"{product}/{release_label(*key)}", p)
-                                     for p in _copy_matches(copies[key], _published_folder(home, product, *key))]
+                        problems = _copy_matches(copies[key], _published_folder(home, product, *key))
+                        findings += [AuditFinding(f"{product}/{release_label(*key)}", p) for p in problems]
+                        wrong |= {key} if problems else set()
             pair = f"{product} {release_label(*old)} -> {release_label(*new)}"
             if copies[old] is None or copies[new] is None:
                 not_audited.append(pair)
                 continue
+            if old in wrong or new in wrong:
+                continue  # auditing another table than the published one would say nothing: found above
             meta = read_json(_published_folder(home, product, *new) / "metadata.json") or {}
             counts = [m for m in meta.get("measures", []) if m["kind"] == "count" and m.get("rule") != "public"]
             if not counts:
@@ -163,7 +168,7 @@ def audit_series(home: Home, stats: dict[str, Any] | None = None) -> list[AuditF
                 findings.append(AuditFinding(pair, f"series disclosure: the releases do not add up: {exc}"))
                 continue
             # the finding without the cell's true value: this is printed, the value is confidential
-            findings += [AuditFinding(pair, f"series disclosure: {f.measure} [{_cell_text(f.cell)}]: {f.reason}; "
+            findings += [AuditFinding(pair, f"series disclosure: {f.measure} [{_cell_text(f.cell, new)}]: {f.reason}; "
                                             f"derivable interval [{f.low + 0.0:g}, {f.high + 0.0:g}], needs width {f.required:g}")
                          for f in found]
     if stats is not None:
@@ -177,8 +182,13 @@ def _published_folder(home: Home, product: str, day: str, revision: int) -> Path
     return folder if meta is not None and int(meta["revision"]) == revision else folder / "revisions" / str(revision)
 
 
-def _cell_text(cell: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in cell.items())
+def _cell_text(cell: Mapping[str, Any], new: tuple[str, int]) -> str:
+    """The cell's codes, the release audited named by its label rather than "new"."""
+    label = release_label(*new)
+    named = {k: label if k == "release" and v == NEW
+             else f"{v.removesuffix(NEW)}{label}" if k == "difference" and v.endswith(f"-> {NEW}") else v
+             for k, v in cell.items()}
+    return ", ".join(f"{k}={v}" for k, v in named.items())
 
 
 def _copy_matches(internal: pl.DataFrame, folder: Path) -> list[str]:
