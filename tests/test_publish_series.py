@@ -143,6 +143,24 @@ def test_publication_refuses_a_release_that_leaks_against_its_neighbour(home):
     assert audit_all(home) == []
 
 
+def test_the_dagster_asset_protects_a_release_against_the_published_neighbours(home):
+    from dagster import AssetKey, materialize
+
+    from test_publish import small_world_assets
+
+    assets, Res = small_world_assets(world=growing_world())
+    [asset] = [a for a in assets if a.key == AssetKey(["published", PRODUCT])]
+    for day in (YESTERDAY, R):
+        result = materialize([asset], partition_key=day.isoformat(), resources={"stat19": Res(home=str(home.root))})
+        assert result.success
+    series = json.loads((release_dir(home, PRODUCT, R) / "metadata.json").read_text())["disclosure"]["series"]
+    assert series["protected_against"] == [f"{YESTERDAY} r1"] and series["hidden_cells"]["vaccinated_ever"] > 0
+    (event,) = result.get_asset_materialization_events()
+    assert "seconds_series" in event.materialization.metadata
+    assert vault_copy_path(home, PRODUCT, DAY, 1).is_file()
+    assert audit_all(home) == []
+
+
 def test_stat19_audit_reports_a_leaky_pair(home, capsys):
     L = growing_world()
     for day in (YESTERDAY, R):  # neighbours=None: both published without the series audit
