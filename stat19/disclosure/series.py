@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from stat19.disclosure.audit import _PROVEN as _SINGLE_PROVEN
 from stat19.disclosure.audit import _digest, _hidden_of
 from stat19.disclosure.lp import _TOL, _audit_lp
 from stat19.disclosure.relations import Relations, build_relations, verify
@@ -120,6 +121,9 @@ class _System:
         d_upper = uu[big] - known_small
         self.v = np.concatenate([vv, np.abs(vv[a] - vv[b])])
         self.hidden = np.concatenate([hh, hh[a] | hh[b]])
+        # differences known to be 0 are constants (the LP would prove it one cell at a time)
+        zero = _zero_differences(releases, pair, self.offset, up, ~self.hidden[diff] & (self.v[diff] == 0))
+        self.hidden[diff[zero]] = False
         self.upper = np.concatenate([uu, d_upper])
         blocks = sp.block_diag([r.rel.matrix for r in releases], format="csr")
         blocks.resize((blocks.shape[0], n_cells + n_diff))
@@ -138,6 +142,27 @@ class _System:
         np.minimum.at(self.high, b[pub_a & up], vv[a][pub_a & up].astype(float))
         np.maximum.at(self.low, b[pub_a & ~up], vv[a][pub_a & ~up].astype(float))
         self.low[diff] = 0.0
+        # Two hidden cells whose difference is known to be 0 are one unknown: the neighbour's
+        # column goes into the new cell's (its interval is the new cell's), and relations that
+        # then repeat another one are dropped. Where nothing changed, the system is the new
+        # release's own again instead of twice its size.
+        merge = zero & hh[a] & hh[b]
+        into = np.arange(self.v.size)
+        into[b[merge]] = a[merge]
+        self.merged = np.zeros(self.v.size, dtype=bool)
+        self.merged[b[merge]] = True
+        np.minimum.at(self.upper, a[merge], self.upper[b[merge]])
+        np.maximum.at(self.low, a[merge], self.low[b[merge]])
+        np.minimum.at(self.high, a[merge], self.high[b[merge]])
+        self.hidden[b[merge]] = False  # its column is empty now: it adds nothing to the constants
+        fold = sp.csr_array((np.ones(self.v.size), (np.arange(self.v.size), into)), shape=(self.v.size,) * 2)
+        self.matrix, kept = _distinct_rows(self.matrix @ fold, self.hidden, self.v)
+        # The system is then the new release's own when no other hidden unknown and no other
+        # relation is left, and merging tightened no bound: the single-release proof holds.
+        own_rows = releases[0].rel.matrix.shape[0]
+        self.is_own = bool(
+            not self.hidden[self.offset[1]:].any() and not (kept >= own_rows).any()
+            and np.array_equal(self.upper[a[merge]], uu[a[merge]]))
 
     def is_diff(self, g: np.ndarray) -> np.ndarray:
         return g >= self.n_cells
@@ -166,16 +191,18 @@ class _System:
             out[nb] = lookup[g[nb]]
         return out
 
-    def failing(self, stats: Stats | None, tick: Ticker | None = None
+    def failing(self, stats: Stats | None, tick: Ticker | None = None, new_proven: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(cells, lo, hi, required) that break the series rule, global indices; published
-        differences of 1..width-1 first, then the LP's unprotected cells."""
+        differences of 1..width-1 first, then the LP's unprotected cells. ``new_proven``: the
+        new release alone is known to pass ``audit`` (the suppressor proved it), so a system
+        that is the new release's own needs no LP."""
         w = float(self.width)
         n = self.n_cells
         pub_diff = np.flatnonzero(~self.hidden[n:]) + n
         small = pub_diff[(self.v[pub_diff] >= 1) & (self.v[pub_diff] <= w - 1)]
         cells, lo, hi = [small], [self.v[small].astype(float)], [self.v[small].astype(float)]
-        if self.hidden.any():
+        if self.hidden.any() and not (new_proven and self.is_own):
             lp, bad = _audit_lp(self.matrix, self.v, self.hidden, self.upper, self.hidden, self.width,
                                 stats, tick=tick)
             k = np.searchsorted(lp.cells, bad)
@@ -189,6 +216,89 @@ class _System:
         g = np.concatenate(cells).astype(np.int64)
         required = np.minimum(w, self.upper[g])
         return g, np.concatenate(lo), np.concatenate(hi), required
+
+
+def _distinct_rows(matrix: sp.csr_array, hidden: np.ndarray, v: np.ndarray) -> tuple[sp.csr_array, np.ndarray]:
+    """matrix without the rows that say nothing new (no hidden cell, or the same hidden cells
+    with the same coefficients and the same constant as an earlier row), and the rows kept."""
+    a = sp.csr_array(matrix[:, np.flatnonzero(hidden)])
+    b = -(matrix @ np.where(hidden, 0.0, v.astype(float)))
+    a.sum_duplicates()
+    a.eliminate_zeros()
+    rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    # two random 64-bit projections of each row (and its length and constant) as its signature;
+    # rows found equal this way are compared exactly before one is dropped
+    rng = np.random.default_rng(0)
+    sig = [np.diff(a.indptr).astype(np.uint64), (b.round(6) + 0.0).view(np.uint64)]
+    for _ in range(2):
+        w = rng.integers(0, 2**63, a.shape[1], dtype=np.uint64)
+        h = np.zeros(a.shape[0], np.uint64)
+        np.add.at(h, rows, w[a.indices] * a.data.astype(np.int64).astype(np.uint64))
+        sig.append(h)
+    _, first, inverse = np.unique(np.column_stack(sig), axis=0, return_index=True, return_inverse=True)
+    rep = first[inverse.ravel()]
+    same = (a[rep] != a) if a.shape[0] else a
+    keep = (rep == np.arange(a.shape[0])) | (np.diff(sp.csr_array(same).indptr) > 0) | (np.abs(b - b[rep]) > 1e-9)
+    keep &= np.diff(a.indptr) > 0
+    kept = np.flatnonzero(keep)
+    return sp.csr_array(matrix[kept]), kept
+
+
+def _zero_differences(releases: Sequence[_Release], pair: np.ndarray, offset: np.ndarray, up: np.ndarray,
+                      known: np.ndarray) -> np.ndarray:
+    """Which differences the attacker knows to be 0 (a mask over the pairs), by propagation.
+
+    A relation of the new release whose cells all have partners forming the same relation in the
+    neighbour gives new_P - old_P = sum over children (new_c - old_c). With the parent's
+    difference known to be 0, children whose unknown differences all change the same way (all up
+    or all down) must all be 0; with every child's known to be 0, so is the parent's. Tables that
+    did not change where cells are hidden make this the common case, and each such difference
+    would otherwise cost two exact LPs. ``known``: the differences known to be 0 to begin with
+    (two published cells of the same value)."""
+    zero = known.copy()
+    new_rel = releases[0].rel
+    if new_rel.parent.size == 0:
+        return zero
+    csr = new_rel.matrix.tocsr()
+    n_dims = len(new_rel.dimensions)
+    for k in range(1, len(releases)):
+        mine = (pair[:, 1] >= offset[k]) & (pair[:, 1] < offset[k + 1])
+        diff_of = np.full(releases[0].df.height, -1, np.int64)  # new cell -> its pair with release k
+        diff_of[pair[mine, 0]] = np.flatnonzero(mine)
+        old_of = np.full(releases[0].df.height, -1, np.int64)
+        old_of[pair[mine, 0]] = pair[mine, 1] - offset[k]
+        old_rel = releases[k].rel
+        if old_rel.parent.size == 0:
+            continue
+        # the neighbour's relation with the same parent and dimension, and as many cells
+        old_key = old_rel.parent * n_dims + old_rel.dimension
+        order = np.argsort(old_key)
+        parent_old = old_of[new_rel.parent]
+        want = np.where(parent_old >= 0, parent_old * n_dims + new_rel.dimension, -1)
+        at = np.clip(np.searchsorted(old_key[order], want), 0, max(order.size - 1, 0))
+        same = (want >= 0) & (old_key[order][at] == want)
+        old_row = order[at]
+        entries = np.diff(csr.indptr)
+        old_entries = np.diff(old_rel.matrix.tocsr().indptr)
+        rows = np.repeat(np.arange(entries.size), entries)
+        cells = csr.indices.astype(np.int64)
+        child = csr.data < 0
+        all_matched = np.bincount(rows, weights=diff_of[cells] < 0, minlength=entries.size) == 0
+        valid = same & all_matched & (entries == old_entries[old_row])
+        ent = valid[rows]
+        r, d, c = rows[ent], diff_of[cells[ent]], child[ent]
+        parent_d = diff_of[new_rel.parent]
+        while True:
+            unknown_up = np.bincount(r, weights=c & ~zero[d] & up[d], minlength=entries.size)
+            unknown_dn = np.bincount(r, weights=c & ~zero[d] & ~up[d], minlength=entries.size)
+            p_zero = valid & zero[np.maximum(parent_d, 0)]
+            down = p_zero & ((unknown_up == 0) | (unknown_dn == 0)) & (unknown_up + unknown_dn > 0)
+            upward = valid & ~zero[np.maximum(parent_d, 0)] & (unknown_up + unknown_dn == 0)
+            if not down.any() and not upward.any():
+                break
+            zero[d[c & down[r]]] = True
+            zero[parent_d[upward]] = True
+    return zero
 
 
 def _releases(df: pl.DataFrame, neighbours: Mapping[str, pl.DataFrame], dimensions: Sequence[Dimension],
@@ -207,11 +317,14 @@ def series_audit(
     min_denominator: int = MIN_DENOMINATOR,
     stats: Stats | None = None,
     max_findings: int | None = None,
+    new_proven: bool = False,
 ) -> list[Finding]:
     """What the release ``df`` discloses together with its neighbours (label -> release, each
     with its ``<measure>_hidden`` columns): differences pinned to 1..width-1 and hidden cells of
     any of them narrowed below the width. Empty: the series is safe. ``min_denominator`` is the
-    single-release rule's (``audit`` checks that); it is here for a uniform signature."""
+    single-release rule's (``audit`` checks that); it is here for a uniform signature.
+    ``new_proven``: df alone is known to pass ``audit`` (``check_series`` knows it by digest),
+    so a measure whose combined system is df's own costs no LP."""
     if not neighbours:
         return []
     releases = _releases(df, neighbours, dimensions, measures)
@@ -220,7 +333,7 @@ def series_audit(
         if m.rule == "public":
             continue
         system = _System(releases, m, width)
-        g, lo, hi, required = system.failing(stats, Ticker(f"series audit of {m.name}"))
+        g, lo, hi, required = system.failing(stats, Ticker(f"series audit of {m.name}"), new_proven)
         for cell, a, b, r in zip(g.tolist(), lo, hi, required, strict=True):
             reason = ("published difference" if cell >= system.n_cells and not system.hidden[cell]
                       else "difference pinned" if cell >= system.n_cells
@@ -264,8 +377,12 @@ def check_series(
             return
     except pl.exceptions.ColumnNotFoundError:
         pass  # series_audit names what is missing
+    try:
+        new_proven = _digest(df, dimensions, measures, width, min_denominator) in _SINGLE_PROVEN
+    except pl.exceptions.ColumnNotFoundError:
+        new_proven = False
     findings = series_audit(df, neighbours, dimensions, measures, width=width, min_denominator=min_denominator,
-                            max_findings=max_findings)
+                            max_findings=max_findings, new_proven=new_proven)
     if findings:
         raise DisclosureError(findings)
 
@@ -291,21 +408,25 @@ def protect_series(
         return df
     releases = _releases(df, neighbours, dimensions, measures, relations)
     new = releases[0]
+    # the suppressor proved df alone; each mask it returns below is proven the same way
+    proven = _digest(df, dimensions, measures, width, min_denominator) in _SINGLE_PROVEN
     for m in _ordered(measures):  # denominators first: their masks bound the shares
         if m.rule == "public":
             continue
         tick = Ticker(f"series protection of {m.name}")
         hidden = new.masks[m.name]
         v = count_values(df, m.name)
+        changed = False  # this measure's mask came from the suppressor in this call
         if design == "stable":  # keep hidden what a neighbour hides
             keep = _System(releases, m, width)
             held = keep.pair[keep.hidden[keep.pair[:, 1]], 0]
             if held.size and not hidden[held].all():
                 hidden[held] = True
                 hidden[:] = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats).run(hidden, m.name)
+                changed = True
         for round_ in range(1, 10_000):
             system = _System(releases, m, width)
-            g, _, _, required = system.failing(stats, tick)
+            g, _, _, required = system.failing(stats, tick, proven or changed)
             tick(f"round {round_}: {int(hidden.sum()):,} hidden, {g.size:,} failing", force=True)
             if g.size == 0:
                 break
@@ -323,8 +444,10 @@ def protect_series(
                                    f"{system.where(int(g[0]))} (needs width {required[0]:g})")
             hidden[add] = True
             hidden[:] = suppressor.run(hidden, m.name)  # partners for the new hidden cells
+            changed = True
         if stats is not None:
             stats.hidden[m.name] = int(hidden.sum())
+        proven &= not changed  # a share's bounds follow its denominator's mask
     out = df.with_columns(pl.Series(hidden_column(name), mask) for name, mask in new.masks.items())
     digest = _series_digest(out, neighbours, dimensions, measures, width, min_denominator)
     _PROVEN[digest] = None
