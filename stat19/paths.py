@@ -84,8 +84,9 @@ def spec_files(pattern: str, *parts: str) -> list[Path]:
 class Home:
     """A Stat19 home and its zones.
 
-    vault/     the identifiable zone: raw identifiers, record versions, quarantine. Nothing else
-               may hold an identifier.
+    vault/     the identifiable zone: raw identifiers, record versions, quarantine, and the
+               internal copy of every published release (true values of hidden cells). Nothing
+               else may hold an identifier or a hidden value.
     linked/    pseudonymised tables for epidemiologists.
     published/ anonymous, disclosure-controlled tables.
     reports/   accounting and quality reports (no identifiers).
@@ -105,6 +106,12 @@ class Home:
     def scratch(self) -> Path:
         # Spill and transcoding space; inside the vault because it can hold identifiers.
         return self.vault / "tmp"
+
+    @property
+    def internal_releases(self) -> Path:
+        # <product>/<R>/r<n>.parquet: each published revision with its true values and hidden
+        # masks, what series disclosure control compares a new release with (stat19/publish/series.py)
+        return self.vault / "releases"
 
     @property
     def linked(self) -> Path:

@@ -69,6 +69,7 @@ def recover(home: Home, instance, progress: Callable[[str], None]) -> None:
     from dagster import DagsterRunStatus, RunsFilter
 
     from stat19.publish import recover as recover_publications
+    from stat19.publish.series import remove_leftovers as remove_vault_leftovers
 
     in_progress = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING,
                    DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
@@ -83,6 +84,7 @@ def recover(home: Home, instance, progress: Callable[[str], None]) -> None:
     for product_dir in home.published.iterdir() if home.published.is_dir() else []:
         if product_dir.is_dir():
             recover_publications(product_dir)
+    remove_vault_leftovers(home)  # half-written internal copies of releases (stat19/publish/series.py)
 
 
 @dataclass

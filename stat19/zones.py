@@ -6,6 +6,9 @@
     published/  0750 / 0640          the statistics team's group       STAT19_PUBLISHED_MODE, STAT19_PUBLISHED_FILE_MODE, STAT19_STATS_GROUP
     reports/    0750 / 0640          the statistics team's group       STAT19_REPORTS_MODE, STAT19_REPORTS_FILE_MODE, STAT19_STATS_GROUP
 
+The vault's own folders (releases/: the internal copy of every published release, with the true
+values of hidden cells) are made 0700 as well, and locked by the vault's mode in any case.
+
 Modes are octal ("0750"); a group is a name or a gid, and is left as it is when not set. Nothing
 outside the vault is ever world-readable by default. The linked snapshot is read-only even for
 its owner: it is replaced by a rename, never written in place.

@@ -86,8 +86,8 @@ def test_an_unsafe_release_fails_its_blocking_disclosure_check_and_nothing_is_pu
 
     real = products.compute_release
 
-    def leaky(con, spec, day, timings=None):  # the suppression "forgets" the hidden cells
-        df, meta = real(con, spec, day, timings=timings)
+    def leaky(con, spec, day, timings=None, neighbours=None):  # the suppression "forgets" the hidden cells
+        df, meta = real(con, spec, day, timings=timings, neighbours=neighbours)
         return df.with_columns(pl.lit(False).alias("vaccinated_ever_hidden"),
                                pl.lit(False).alias("coverage_ever_pct_hidden")), meta
 

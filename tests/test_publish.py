@@ -267,14 +267,14 @@ def test_lp_audit_reports_a_table_whose_rows_repeat(home):
 # Dagster
 
 
-def small_world_assets(source_deliveries=lambda con, day: []):
-    """The product assets over small_world() and a resource for them: (assets, Res(home=...))."""
+def small_world_assets(source_deliveries=lambda con, day: [], world: Linked | None = None):
+    """The product assets over small_world() (or ``world``) and a resource for them: (assets, Res(home=...))."""
     from dagster import AssetKey, ConfigurableResource
 
     class Res(ConfigurableResource):
         home: str
 
-    world = small_world()
+    world = world or small_world()
 
     @contextlib.contextmanager
     def connect(home):

@@ -46,9 +46,10 @@ def product_assets(
     """One daily-partitioned asset ``published/<product>`` per product spec (partition = R).
 
     Each depends on ``upstream_keys``; its body opens a connection with ``connect(home)`` (default
-    ``stat19.linkage.linked_connection``), computes the release, takes the source deliveries
-    from ``source_deliveries(con, R)`` (default ``last_deliveries``) and publishes it
-    (``stat19.publish.publish``: audit, revisions, catalog). The home comes from the resource
+    ``stat19.linkage.linked_connection``), computes the release protected against its neighbouring
+    releases (``stat19.publish.neighbours``), takes the source deliveries from
+    ``source_deliveries(con, R)`` (default ``last_deliveries``) and publishes it
+    (``stat19.publish.publish``: audit, series audit, vault copy, revisions, catalog). The home comes from the resource
     ``resource_key`` (its ``home`` attribute, a path)."""
     deps = [k if isinstance(k, AssetKey) else AssetKey(k) for k in upstream_keys]
     if partitions_def is None:
@@ -64,7 +65,8 @@ def product_assets(
             audit_check = AssetCheckSpec(
                 AUDIT_CHECK, asset=key, blocking=True, partitions_def=partitions_def,
                 description="The disclosure audit of the release (primary rule, every additive relation, the "
-                "LP intervals of hidden cells, derived values and flags): a failure publishes nothing.")
+                "LP intervals of hidden cells, derived values and flags) and the series audit against the "
+                "neighbouring releases (no hidden cell recoverable by differencing): a failure publishes nothing.")
 
         @asset(
             key=key,
@@ -89,7 +91,9 @@ def product_assets(
                 kept = kept_release(con, spec.name, day, inputs, target)
                 if kept is None:
                     timings: dict[str, float] = {}
-                    df, meta = compute_release(con, spec, day, timings=timings)
+                    # the published releases beside R (vault copies): protected against, then audited against
+                    near = pub.neighbours(home, spec.name, day)
+                    df, meta = compute_release(con, spec, day, timings=timings, neighbours=near)
                     deliveries = list(deliveries_of(con, day))
             if kept is not None:  # the release in place was made from the same inputs: not computed again
                 line = f"{day}  {spec.name:<21}unchanged revision {kept['revision']}: inputs unchanged, not recomputed"
@@ -104,7 +108,7 @@ def product_assets(
                 return
             clock = time.perf_counter()
             try:
-                result = pub.publish(home, spec, day, df, meta, source_deliveries=deliveries)
+                result = pub.publish(home, spec, day, df, meta, source_deliveries=deliveries, neighbours=near)
             except pub.DisclosureAuditFailed as exc:
                 # the check fails with the finding, and the step with it: nothing was written
                 yield AssetCheckResult(check_name=AUDIT_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,

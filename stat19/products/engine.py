@@ -15,7 +15,7 @@ from stat19 import disclosure
 from stat19.db import render, run_script, sql_literal
 from stat19.faults import checkpoint
 from stat19.geography import GEO_COLUMNS, NATIONAL_CODE, UNKNOWN_FYLKE, UNKNOWN_KOMMUNE, geo_names, geo_parents
-from stat19.products.derive import derive_measures, internal_columns
+from stat19.products.derive import derive_measures, hidden_col, internal_columns
 from stat19.products.metadata import release_metadata
 from stat19.products.periods import period_of, period_range
 from stat19.products.spec import ProductError, ProductSpec, SumSpec, get_product
@@ -48,15 +48,18 @@ def residences_relation(con: duckdb.DuckDBPyConnection, reference_date: date) ->
 
 def compute_release(
     con: duckdb.DuckDBPyConnection, product: ProductSpec | str, reference_date: date,
-    timings: dict[str, float] | None = None,
+    timings: dict[str, float] | None = None, neighbours: Mapping[str, pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Compute a product for reference date R, disclosure-controlled.
 
     Returns the *internal* release (true values of every cell, one Boolean ``<measure>_hidden``
     column per published measure; it belongs in the vault, never in the published zone: publish
     it with ``stat19.publish.publish``) and its metadata (everything except what publication
-    adds: revision, generation time, source deliveries, pipeline version). ``timings``, when
-    given, receives the seconds of its phases (``sql``, ``checks``, ``suppression``)."""
+    adds: revision, generation time, source deliveries, pipeline version). ``neighbours`` (label
+    -> internal release, ``stat19.publish.neighbours``): the published releases it must not be
+    differenced against; the single-release suppression is then widened by
+    ``disclosure.protect_series`` and the metadata says against which. ``timings``, when given,
+    receives the seconds of its phases (``sql``, ``checks``, ``suppression``, ``series``)."""
     spec = get_product(product)
     checkpoint(f"product:{spec.name}")
     clock = time.perf_counter()
@@ -68,12 +71,29 @@ def compute_release(
     relations = disclosure.build_relations(raw, dimensions)  # once: the totals check and suppression share them
     check_totals(spec, raw, relations)
     checks_done = time.perf_counter()
-    df = disclosure.suppress(raw, dimensions, disclosure_measures(spec), relations=relations)
+    measures = disclosure_measures(spec)
+    df = disclosure.suppress(raw, dimensions, measures, relations=relations)
+    suppressed = time.perf_counter()
     if timings is not None:
-        timings.update(sql=sql_done - clock, checks=checks_done - sql_done, suppression=time.perf_counter() - checks_done)
+        timings.update(sql=sql_done - clock, checks=checks_done - sql_done, suppression=suppressed - checks_done)
+    series = None
+    if neighbours is not None:
+        single = df
+        df = disclosure.protect_series(df, neighbours, dimensions, measures, relations=relations)
+        if timings is not None:
+            timings["series"] = time.perf_counter() - suppressed
+        series = {
+            "rule": disclosure.SERIES_RULE,
+            "protected_against": sorted(neighbours),
+            # published before the vault kept internal copies: not compared (README "Publication")
+            "without_internal_copy": sorted(getattr(neighbours, "without_copy", [])),
+            # cells hidden to protect the differences, beyond the single-release suppression
+            "hidden_cells": {m.name: int((df[hidden_col(m.name)] & ~single[hidden_col(m.name)]).sum())
+                             for m in measures},
+        }
     df = derive_measures(spec, df)
     df = df.select(internal_columns(spec))
-    metadata = release_metadata(spec, reference_date, df, excluded)
+    metadata = release_metadata(spec, reference_date, df, excluded, series=series)
     return df, metadata
 
 

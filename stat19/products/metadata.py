@@ -55,7 +55,10 @@ def measure_metadata(spec: ProductSpec, m: Any) -> dict[str, Any]:
     return out
 
 
-def release_metadata(spec: ProductSpec, reference_date: date, df: pl.DataFrame, excluded: int) -> dict[str, Any]:
+def release_metadata(spec: ProductSpec, reference_date: date, df: pl.DataFrame, excluded: int,
+                     series: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``series``: the series disclosure control block (rule, the neighbour releases it was
+    protected against, those without an internal copy, cells it hid per measure), when applied."""
     geo = df.select(GEO_COLUMNS).unique(maintain_order=True)
     dims: list[dict[str, Any]] = [{
         "name": "geo", "columns": GEO_COLUMNS, "label": spec.geography.label, "levels": spec.geography.levels,
@@ -89,6 +92,7 @@ def release_metadata(spec: ProductSpec, reference_date: date, df: pl.DataFrame, 
             "flags": {"": "published", HIDDEN_FLAG: "hidden by disclosure control (value null)"},
             "hidden_cells": hidden,
             "hidden_values_total": sum(hidden.values()),
+            **({"series": series} if series is not None else {}),
         },
         "cells": df.height,
         "excluded_records": excluded,

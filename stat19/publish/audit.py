@@ -20,6 +20,8 @@ from stat19.geography import geo_parents
 from stat19.paths import Home
 from stat19.products import CountSpec, ExcessSpec, ProductSpec, RateSpec, hidden_col
 from stat19.publish.catalog import CATALOG, DATA_FILES, catalog, read_json, releases
+from stat19.disclosure.series import NEW
+from stat19.publish.series import published_revisions, read_vault_copy, release_label
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,12 @@ def check_public_table(table: pl.DataFrame, measures: Sequence[Mapping[str, Any]
 # Auditing what is published
 
 
-def audit_all(home: Home | Path | str) -> list[AuditFinding]:
+def audit_all(home: Home | Path | str, stats: dict[str, Any] | None = None) -> list[AuditFinding]:
     """Re-audit every published release (every revision) from its files alone: files complete
     and consistent with each other (Parquet, CSV, JSON-stat), flag rules, metadata counts, and
-    the LP disclosure audit of every hidden count. Empty list: everything published is safe."""
+    the LP disclosure audit of every hidden count; then every consecutive pair of releases for
+    differencing (``audit_series``, from the vault copies). Empty list: everything published is
+    safe. ``stats``, when given, receives the pair counts of ``audit_series``."""
     home = home if isinstance(home, Home) else Home(Path(home))
     findings: list[AuditFinding] = []
     for product, rel in releases(home):
@@ -111,7 +115,106 @@ def audit_all(home: Home | Path | str) -> list[AuditFinding]:
     if home.published.is_dir() and (home.published / CATALOG).exists():
         if read_json(home.published / CATALOG) != catalog(home):
             findings.append(AuditFinding(CATALOG, "does not list the published releases as they are"))
+    findings += audit_series(home, stats)
     return findings
+
+
+def audit_series(home: Home, stats: dict[str, Any] | None = None) -> list[AuditFinding]:
+    """The series audit (``disclosure.series_audit``) of every consecutive pair of each product:
+    the current revisions of consecutive published dates, and each revision of a date against every
+    earlier one of that date (as publication protects it), on their internal copies in the vault (the hidden true values are needed to know the direction
+    of each change). Each copy must also match its published revision (flags and published counts).
+
+    A pair one of whose releases has no vault copy (published before the vault kept them) is not a
+    finding: it is counted in ``stats["series_not_audited"]`` (pair labels), so that an old home
+    does not fail; ``stats["series_pairs"]`` counts the pairs audited."""
+    findings: list[AuditFinding] = []
+    audited, not_audited = 0, []
+    product_names = sorted({product for product, _ in releases(home)})
+    for product in product_names:
+        history = published_revisions(home, product)
+        days = list(history)
+        # each revision against every earlier one of its date (all stay published), as it was protected
+        pairs = [((d, a), (d, b)) for d in days for i, b in enumerate(history[d]) for a in history[d][:i]]
+        pairs += [((d, history[d][-1]), (e, history[e][-1])) for d, e in zip(days, days[1:])]
+        copies: dict[tuple[str, int], pl.DataFrame | None] = {}
+        wrong: set[tuple[str, int]] = set()  # copies that are not their published revision
+        for old, new in pairs:
+            for key in (old, new):
+                if key not in copies:
+                    copies[key] = read_vault_copy(home, product, *key)
+                    if copies[key] is not None:
+                        problems = _copy_matches(copies[key], _published_folder(home, product, *key))
+                        findings += [AuditFinding(f"{product}/{release_label(*key)}", p) for p in problems]
+                        wrong |= {key} if problems else set()
+            pair = f"{product} {release_label(*old)} -> {release_label(*new)}"
+            if copies[old] is None or copies[new] is None:
+                not_audited.append(pair)
+                continue
+            if old in wrong or new in wrong:
+                continue  # auditing another table than the published one would say nothing: found above
+            meta = read_json(_published_folder(home, product, *new) / "metadata.json") or {}
+            counts = [m for m in meta.get("measures", []) if m["kind"] == "count" and m.get("rule") != "public"]
+            if not counts:
+                continue
+            audited += 1
+            measures = [disclosure.CountMeasure(m["name"], m["rule"], m.get("denominator")) for m in counts]
+            try:
+                found = disclosure.series_audit(
+                    copies[new], {release_label(*old): copies[old]}, _file_dimensions(copies[new], meta), measures,
+                    width=int(meta["disclosure"].get("width", disclosure.WIDTH)),
+                    min_denominator=int(meta["disclosure"].get("min_denominator", disclosure.MIN_DENOMINATOR)))
+            except disclosure.RelationError as exc:
+                findings.append(AuditFinding(pair, f"series disclosure: the releases do not add up: {exc}"))
+                continue
+            # the finding without the cell's true value: this is printed, the value is confidential
+            findings += [AuditFinding(pair, f"series disclosure: {f.measure} [{_cell_text(f.cell, new)}]: {f.reason}; "
+                                            f"derivable interval [{f.low + 0.0:g}, {f.high + 0.0:g}], needs width {f.required:g}")
+                         for f in found]
+    if stats is not None:
+        stats.update(series_pairs=audited, series_not_audited=not_audited)
+    return findings
+
+
+def _published_folder(home: Home, product: str, day: str, revision: int) -> Path:
+    folder = home.published / product / day
+    meta = read_json(folder / "metadata.json")
+    return folder if meta is not None and int(meta["revision"]) == revision else folder / "revisions" / str(revision)
+
+
+def _cell_text(cell: Mapping[str, Any], new: tuple[str, int]) -> str:
+    """The cell's codes, the release audited named by its label rather than "new"."""
+    label = release_label(*new)
+    named = {k: label if k == "release" and v == NEW
+             else f"{v.removesuffix(NEW)}{label}" if k == "difference" and v.endswith(f"-> {NEW}") else v
+             for k, v in cell.items()}
+    return ", ".join(f"{k}={v}" for k, v in named.items())
+
+
+def _copy_matches(internal: pl.DataFrame, folder: Path) -> list[str]:
+    """The vault copy is the internal release of that published revision: same cells, the same
+    cells hidden, the same published counts."""
+    try:
+        meta = read_json(folder / "metadata.json")
+        table = pl.read_parquet(folder / "data.parquet")
+    except Exception:  # missing or unreadable files are audit_files' findings
+        return []
+    if meta is None:
+        return []
+    keys = ["geo_code", *[d["name"] for d in meta["dimensions"][1:]]]
+    names = [m["name"] for m in meta["measures"] if hidden_col(m["name"]) in internal.columns]
+    counts = [m["name"] for m in meta["measures"] if m["kind"] == "count" and m["name"] in names]
+    try:
+        both = table.select(*keys, *names, *[f"{n}_flag" for n in names]).join(
+            internal.select(*keys, *[pl.col(n).alias(f"{n}__vault") for n in counts],
+                            *[hidden_col(n) for n in names]), on=keys, how="full", coalesce=True)
+    except pl.exceptions.PolarsError as exc:
+        return [f"the vault copy does not have the published release's columns: {exc}"]
+    if both.height != table.height or both.height != internal.height:
+        return ["the vault copy and the published release list different cells"]
+    bad = [n for n in names if (both[hidden_col(n)] != (both[f"{n}_flag"] == jsonstat.HIDDEN)).any()]
+    bad += [n for n in counts if (both[n].is_not_null() & (both[n].cast(pl.Int64) != both[f"{n}__vault"])).any()]
+    return [f"the vault copy does not match the published release in {', '.join(bad)}"] if bad else []
 
 
 def audit_files(folder: Path, *, label: str | None = None, lp: bool = True, formats: bool = True) -> list[AuditFinding]:

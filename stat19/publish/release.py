@@ -25,6 +25,8 @@ from stat19.products import (ProductSpec, compute_release, disclosure_dimensions
                              public_table)
 from stat19.publish.audit import audit_files, check_derived, check_public_table
 from stat19.publish.catalog import DATA_FILES, read_json, write_catalog
+from stat19.publish.series import neighbours as find_neighbours
+from stat19.publish.series import remove_leftovers, write_vault_copy
 from stat19.publish.swap import fsync_tree, recover, swap_into_place
 
 
@@ -50,16 +52,23 @@ def release_dir(home: Home, product: str, reference_date: date | str) -> Path:
 
 def publish_product(con: Any, home: Home, product: ProductSpec | str, reference_date: date,
                     source_deliveries: Iterable[Mapping[str, Any]] | Mapping[str, Any] = ()) -> PublishResult:
-    """Compute and publish one product for R (the whole step the Dagster asset runs)."""
-    df, metadata = compute_release(con, product, reference_date)
-    return publish(home, product, reference_date, df, metadata, source_deliveries=source_deliveries)
+    """Compute and publish one product for R (the whole step the Dagster asset runs), protected
+    against its neighbouring releases in ``home``."""
+    spec = get_product(product)
+    near = find_neighbours(home, spec.name, reference_date)
+    df, metadata = compute_release(con, spec, reference_date, neighbours=near)
+    return publish(home, spec, reference_date, df, metadata, source_deliveries=source_deliveries, neighbours=near)
 
 
 def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl.DataFrame,
             metadata: Mapping[str, Any], *,
             source_deliveries: Iterable[Mapping[str, Any]] | Mapping[str, Any] = (),
-            now: datetime | None = None) -> PublishResult:
-    """Audit and publish a release computed by ``compute_release``; see the module docstring."""
+            now: datetime | None = None,
+            neighbours: Mapping[str, pl.DataFrame] | None = None) -> PublishResult:
+    """Audit and publish a release computed by ``compute_release``; see the module docstring.
+    ``neighbours`` (label -> internal release, ``stat19.publish.neighbours``): the releases it is
+    also audited against for differencing (``disclosure.check_series``); None skips that audit.
+    The internal release goes to the vault (``stat19.publish.series``), never to published/."""
     spec = get_product(product)
     day = reference_date.isoformat()
     where = f"{spec.name} for {day}"
@@ -67,12 +76,21 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
     # Data-quality waivers that released this date travel with each of its releases.
     metadata = {**metadata, "dq_waivers": waivers_for(home, reference_date)}
     # 1. The disclosure audit over the whole release, with the true values: nothing unsafe leaves.
+    dimensions, measures = disclosure_dimensions(spec, df), disclosure_measures(spec)
     try:
-        disclosure.check_release(df, disclosure_dimensions(spec, df), disclosure_measures(spec))
+        disclosure.check_release(df, dimensions, measures)
     except disclosure.DisclosureError as exc:
         raise DisclosureAuditFailed(f"{where} not published: the disclosure audit failed. {exc}") from exc
     except disclosure.RelationError as exc:
         raise DisclosureAuditFailed(f"{where} not published: the release does not add up: {exc}") from exc
+    # ... and against the published releases beside it: no hidden cell recoverable by differencing.
+    if neighbours:
+        against = ", ".join(sorted(neighbours))
+        try:
+            disclosure.check_series(df, neighbours, dimensions, measures)
+        except (disclosure.DisclosureError, disclosure.RelationError) as exc:
+            raise DisclosureAuditFailed(f"{where} not published: the series audit against {against} failed "
+                                        f"(a hidden cell recoverable by differencing). {exc}") from exc
     problems = check_derived(spec, df)
     if problems:
         raise DisclosureAuditFailed(f"{where} not published: {len(problems)} derived value(s) break the hiding "
@@ -88,7 +106,7 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
     except ValueError as exc:
         raise PublishError(f"{where} not published: {exc}") from exc
     csv = csv_bytes(table, metadata)
-    content_meta = _canonical(dict(metadata))
+    content_meta = _canonical(_content_metadata(metadata))
     digest = hashlib.sha256(csv + b"\n" + content_meta).hexdigest()
 
     product_dir = home.published / spec.name
@@ -140,6 +158,10 @@ def publish(home: Home, product: ProductSpec | str, reference_date: date, df: pl
         if problems:
             raise PublishError(f"{where} not published: the written files fail the audit, e.g. {problems[0]}")
         fsync_tree(tmp)
+        # the internal release before the swap: a published revision always has its vault copy
+        # (a crash here leaves a copy of revision n+1 unread until the retry overwrites it)
+        remove_leftovers(home, spec.name, day)
+        write_vault_copy(home, spec.name, day, revision, df)
         checkpoint(f"publish:{spec.name}")
         swap_into_place(tmp, target)
     except BaseException:
@@ -175,6 +197,20 @@ def csv_bytes(table: pl.DataFrame, metadata: Mapping[str, Any]) -> bytes:
 
 def _format_decimals(s: pl.Series, decimals: int) -> pl.Series:
     return pl.Series(s.name, [None if v is None else f"{v:.{decimals}f}" for v in s.to_list()], dtype=pl.String)
+
+
+# What the series block says about the neighbours depends on which releases happened to be
+# published when this one was computed, not on its content: left out of the content digest, so
+# that a new neighbour alone never makes a new revision (which would make one of its neighbour in
+# turn, date after date).
+_SERIES_CONTEXT = ("protected_against", "without_internal_copy", "hidden_cells")
+
+
+def _content_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    disclosure_block = dict(metadata.get("disclosure", {}))
+    if "series" in disclosure_block:
+        disclosure_block["series"] = {k: v for k, v in disclosure_block["series"].items() if k not in _SERIES_CONTEXT}
+    return {**metadata, "disclosure": disclosure_block}
 
 
 def _canonical(obj: Any) -> bytes:
