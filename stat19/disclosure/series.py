@@ -50,7 +50,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from stat19.disclosure.audit import _PROVEN as _SINGLE_PROVEN
-from stat19.disclosure.audit import _digest, _hidden_of
+from stat19.disclosure.audit import _digest, _hidden_of, _remember_proof
 from stat19.disclosure.lp import _TOL, _audit_lp
 from stat19.disclosure.relations import Relations, build_relations, verify
 from stat19.disclosure.rules import (MIN_DENOMINATOR, WIDTH, CountMeasure, Dimension, DisclosureError, Finding,
@@ -410,6 +410,7 @@ def protect_series(
     new = releases[0]
     # the suppressor proved df alone; each mask it returns below is proven the same way
     proven = _digest(df, dimensions, measures, width, min_denominator) in _SINGLE_PROVEN
+    all_proven = True  # every measure's final mask proven by the suppressor's (the audit's) test
     for m in _ordered(measures):  # denominators first: their masks bound the shares
         if m.rule == "public":
             continue
@@ -453,8 +454,11 @@ def protect_series(
             changed = True
         if stats is not None:
             stats.hidden[m.name] = int(hidden.sum())
+        all_proven &= proven or changed
         proven &= not changed  # a share's bounds follow its denominator's mask
     out = df.with_columns(pl.Series(hidden_column(name), mask) for name, mask in new.masks.items())
+    if all_proven:  # check_release need not repeat the single-release LPs either
+        _remember_proof(_digest(out, dimensions, measures, width, min_denominator))
     digest = _series_digest(out, neighbours, dimensions, measures, width, min_denominator)
     _PROVEN[digest] = None
     while len(_PROVEN) > _PROVEN_KEEP:
