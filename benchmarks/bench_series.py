@@ -160,9 +160,9 @@ def compare(product: str, dates: list[date], singles: list[pl.DataFrame], second
                     clock = time.perf_counter()
                     findings += len(disclosure.series_audit(df, neighbours, dims, measures))
                     t_series.append(time.perf_counter() - clock)
-                clock = time.perf_counter()
-                assert not disclosure.audit(df, dims, measures), "the single-release audit must pass"
-                t_audit.append(time.perf_counter() - clock)
+                    clock = time.perf_counter()
+                    assert not disclosure.audit(df, dims, measures), "the single-release audit must pass"
+                    t_audit.append(time.perf_counter() - clock)
             rows.append(shares(df, measures))
             prev = df
         levels = {lvl: float(np.mean([r.get(lvl, np.nan) for r in rows]))
@@ -175,7 +175,7 @@ def compare(product: str, dates: list[date], singles: list[pl.DataFrame], second
               f"{pct(levels['all']):>8}"
               f"{(np.mean(extra) if extra else 0):>11.1f}{findings:>10}"
               f"{(np.median(t_protect) if t_protect else 0):>11.2f}{(np.median(t_series) if t_series else 0):>16.2f}"
-              f"{np.median(t_audit):>9.2f}", flush=True)
+              f"{(np.median(t_audit) if t_audit else 0):>9.2f}", flush=True)
 
 
 def main() -> None:
