@@ -191,23 +191,31 @@ class _System:
             out[nb] = lookup[g[nb]]
         return out
 
-    def failing(self, stats: Stats | None, tick: Ticker | None = None, new_proven: bool = False
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def failing(self, stats: Stats | None, tick: Ticker | None = None, new_proven: bool = False,
+                memory: _Memory | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(cells, lo, hi, required) that break the series rule, global indices; published
         differences of 1..width-1 first, then the LP's unprotected cells. ``new_proven``: the
         new release alone is known to pass ``audit`` (the suppressor proved it), so a system
-        that is the new release's own needs no LP."""
+        that is the new release's own needs no LP. ``memory``: what earlier rounds of the same
+        system proved, while only more cells of the new release were hidden since (intervals
+        then only widen: every feasible table stays feasible with the new cells at their true
+        values), so proven cells are not targets again and the intervals seen are a start."""
         w = float(self.width)
         n = self.n_cells
         pub_diff = np.flatnonzero(~self.hidden[n:]) + n
         small = pub_diff[(self.v[pub_diff] >= 1) & (self.v[pub_diff] <= w - 1)]
         cells, lo, hi = [small], [self.v[small].astype(float)], [self.v[small].astype(float)]
         if self.hidden.any() and not (new_proven and self.is_own):
-            lp, bad = _audit_lp(self.matrix, self.v, self.hidden, self.upper, self.hidden, self.width,
-                                stats, tick=tick)
+            targets = self.hidden & ~memory.proven if memory is not None else self.hidden
+            lp, bad = _audit_lp(self.matrix, self.v, self.hidden, self.upper, targets, self.width,
+                                stats, tick=tick, seen=memory.seen if memory is not None else None)
             k = np.searchsorted(lp.cells, bad)
             blo, bhi = lp.lo[k], lp.hi[k]
-            ok = bhi - blo >= np.minimum(w, self.high[bad] - self.low[bad]) - _TOL
+            ok = bhi - blo >= np.minimum(w, self.high[bad] - self.low[bad]) - _TOL  # its whole range
+            if memory is not None:  # wide enough stays wide enough; the two exceptions below may not
+                memory.seen = lp.seen(self.v.size)
+                memory.proven |= targets
+                memory.proven[bad[~ok]] = False
             diff = self.is_diff(bad)
             ok |= diff & ((bhi < 1 - _TOL) | (blo > w - 1 + _TOL))  # known 0, or known >= width
             cells.append(bad[~ok])
@@ -216,6 +224,14 @@ class _System:
         g = np.concatenate(cells).astype(np.int64)
         required = np.minimum(w, self.upper[g])
         return g, np.concatenate(lo), np.concatenate(hi), required
+
+
+@dataclass
+class _Memory:
+    """What the rounds of protect_series carry over for one measure (global cell indices)."""
+
+    proven: np.ndarray
+    seen: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _distinct_rows(matrix: sp.csr_array, hidden: np.ndarray, v: np.ndarray) -> tuple[sp.csr_array, np.ndarray]:
@@ -431,9 +447,11 @@ def protect_series(
             hidden[held] = True
             hidden[:] = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats).run(hidden, m.name)
             changed = True
+        memory = None
         for round_ in range(1, 10_000):
             system = _System(releases, m, width)
-            g, _, _, required = system.failing(stats, tick, proven or changed)
+            memory = memory or _Memory(np.zeros(system.v.size, dtype=bool))
+            g, _, _, required = system.failing(stats, tick, proven or changed, memory)
             tick(f"round {round_}: {int(hidden.sum()):,} hidden, {g.size:,} failing", force=True)
             if g.size == 0:
                 break
