@@ -190,7 +190,11 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true",
                     help="vaccine_coverage-shaped releases drawn day by day, no landing (see synthetic())")
     ap.add_argument("--rate", type=float, default=0.0005, help="--synthetic: daily vaccination probability")
+    ap.add_argument("--verbose", action="store_true", help="print the suppression's progress lines")
     args = ap.parse_args()
+    if args.verbose:
+        from stat19.progress import set_printer
+        set_printer(lambda line: print(f"    {line}", flush=True))
     if args.synthetic:
         for persons in args.persons:
             print(f"== {persons:,} persons", flush=True)
