@@ -28,12 +28,16 @@ count that was published at 95 yesterday and did not fall lies in [95, d]): a ce
 spans that whole range, when it is narrower than the width, is as protected as it can be by this
 release (the earlier one is already out), as ``audit`` accepts a hidden share spanning [0, d < 5].
 
-Protection (``protect_series``): starting from the single-release mask, the combined audit names
-the cells that fail; for each, the new release hides the cell paired with it when that is
-published (a published difference of 1..4 is hidden: the "hold" rule), else the best published
-cell of its relations (``_Suppressor._nearby``); the single-release suppression then gives the new
-cells their partners, and the combined audit runs again. Each round hides at least one more cell,
-so the loop ends. ``design="stable"`` first keeps hidden every cell a neighbour hides (suppression
+Protection (``protect_series``): starting from the single-release mask, every published count
+that changed by 1..width-1 since a neighbour published it is hidden (the "hold" rule) and the
+single-release suppression gives it partners. The combined audit then names the cells that still
+fail; for each, the new release hides the cell it concerns and every total above it in every
+dimension (``_upward_closure``): under the direction the attacker knows, a count that did not
+fall can only rise from its published value, and so can its published siblings, so the room it
+needs can only come from its totals rising with it (a chain that reaches the top can rise by any
+amount). Where that chain is hidden already, the best published cell of its relations
+(``_Suppressor._nearby``) is hidden. The single-release suppression runs again and so does the
+combined audit. Each round hides at least one more cell, so the loop ends. ``design="stable"`` first keeps hidden every cell a neighbour hides (suppression
 patterns stable from day to day); the benchmark (benchmarks/bench_series.py) compares the two.
 """
 
@@ -224,6 +228,47 @@ class _System:
         g = np.concatenate(cells).astype(np.int64)
         required = np.minimum(w, self.upper[g])
         return g, np.concatenate(lo), np.concatenate(hi), required
+
+
+def _increment_partners(system: _System, k: int, hidden: np.ndarray, width: int, stats: Stats | None,
+                        name: str) -> np.ndarray:
+    """Cells of the new release to hide so that its increments since neighbour k are protected
+    as a table of their own (a mask over the new release's cells).
+
+    Where a count published yesterday is hidden today, what the attacker can move is its
+    increment: it can only rise from yesterday's value, and so can its siblings. The partners it
+    needs are cells whose increments can give it room, not cells with large values, so the
+    single-release suppressor is run on the table of increments (new - old, additive over the
+    same relations) with every increment hidden that is unknown (hidden in either release, or no
+    partner). Only where every increment is >= 0 (a cumulative count, or late data adding): a
+    table that fell somewhere is left to the combined audit's repairs."""
+    new_rel = system.releases[0].rel
+    n = new_rel.keys.height
+    mine = (system.pair[:, 1] >= system.offset[k]) & (system.pair[:, 1] < system.offset[k + 1])
+    a, b = system.pair[mine, 0], system.pair[mine, 1]
+    v_new = system.v[: system.offset[1]]
+    increment = v_new.copy()  # a cell without partner: all of it is new
+    increment[a] = v_new[a] - system.v[b]
+    unknown = hidden.copy()
+    unknown[np.setdiff1d(np.arange(n), a)] = True
+    unknown[a[system.hidden[b]]] = True
+    if (increment < 0).any() or (new_rel.matrix @ increment).any():
+        return np.zeros(n, dtype=bool)
+    protected = _Suppressor(new_rel, increment, np.full(n, np.inf), width, stats).run(unknown, f"{name} increments")
+    return protected & ~unknown
+
+
+def _upward_closure(rel: Relations, cells: np.ndarray) -> np.ndarray:
+    """The cells and every total above them, in every dimension (breadth first)."""
+    child_rel, child = rel.children()
+    up = sp.csr_array((np.ones(child.size), (child, rel.parent[child_rel])), shape=(rel.keys.height,) * 2)
+    found = np.zeros(rel.keys.height, dtype=bool)
+    frontier = np.unique(cells)
+    while frontier.size:
+        found[frontier] = True
+        nxt = np.unique(up[frontier].indices)
+        frontier = nxt[~found[nxt]]
+    return np.flatnonzero(found)
 
 
 @dataclass
@@ -445,6 +490,8 @@ def protect_series(
             held = np.union1d(held, a[first.hidden[b]])
         if held.size and not hidden[held].all():
             hidden[held] = True
+            for k in range(1, len(releases)):
+                hidden |= _increment_partners(first, k, hidden, width, stats, m.name)
             hidden[:] = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats).run(hidden, m.name)
             changed = True
         memory = None
@@ -455,15 +502,18 @@ def protect_series(
             tick(f"round {round_}: {int(hidden.sum()):,} hidden, {g.size:,} failing", force=True)
             if g.size == 0:
                 break
-            own = system.new_cell(g)
-            add = own[(own >= 0) & ~hidden[np.maximum(own, 0)]]  # hide the paired cell itself
-            inner = own[(own >= 0) & hidden[np.maximum(own, 0)]]
+            own = np.unique(system.new_cell(g))
+            own = own[own >= 0]
+            # A count that did not fall can only move up from yesterday's published value, and so
+            # can its published siblings: the room it needs comes from its totals. Hiding the cell
+            # with every total above it (in every dimension) lets the whole chain rise together
+            # by any amount, and hiding more never narrows an interval.
+            add = _upward_closure(new.rel, own)
             suppressor = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats)
-            if inner.size:  # already hidden: free a published cell of its relations
-                add = np.union1d(add, suppressor._nearby(hidden, np.unique(inner),
-                                                         np.full(np.unique(inner).size, float(width))))
-            add = np.unique(add)
             add = add[~hidden[add]]
+            if add.size == 0 and own.size:  # the chain is hidden already: a published cell nearby
+                add = suppressor._nearby(hidden, own, np.full(own.size, float(width)))
+                add = add[~hidden[add]]
             if add.size == 0:
                 raise RuntimeError(f"measure {m.name}: the series cannot be protected at "
                                    f"{system.where(int(g[0]))} (needs width {required[0]:g})")
