@@ -9,7 +9,8 @@ next date's when an older date is redone), and protected against them.
 
 Threat model. The attacker knows every release's relations and published cells, that hidden
 cells are >= 0 (and <= a published share denominator), and, for every cell in both releases, the
-direction of its change: which of the two is larger (a tie counts as "the newer is not smaller").
+direction of its change: which of the two is larger (a tie counts as "the release being
+published is not smaller": a true statement either way).
 A cumulative count never falls and late data mostly adds, so this is what an attacker would
 assume; granting the true direction everywhere is the conservative form of it. In the LP each
 matched cell i gets one more non-negative cell, its difference delta_i = |new_i - old_i|, and one
@@ -115,7 +116,7 @@ class _System:
         self.pair = pair  # (new cell, neighbour cell) of each difference, global indices
         vv, hh, uu = np.concatenate(v), np.concatenate(hidden), np.concatenate(upper)
         a, b = pair[:, 0], pair[:, 1]
-        up = vv[a] >= vv[b]  # the newer is not smaller (ties count as up)
+        up = vv[a] >= vv[b]  # the release being published is not smaller (ties count as up)
         big, small = np.where(up, a, b), np.where(up, b, a)
         n_diff = pair.shape[0]
         diff = n_cells + np.arange(n_diff)
