@@ -8,14 +8,18 @@ the same product it will be compared with: the previous date's, the revision it 
 next date's when an older date is redone), and protected against them.
 
 Threat model. The attacker knows every release's relations and published cells, that hidden
-cells are >= 0 (and <= a published share denominator), and, for every cell in both releases, the
-direction of its change: which of the two is larger (a tie counts as "the release being
-published is not smaller": a true statement either way).
-A cumulative count never falls and late data mostly adds, so this is what an attacker would
-assume; granting the true direction everywhere is the conservative form of it. In the LP each
-matched cell i gets one more non-negative cell, its difference delta_i = |new_i - old_i|, and one
-more relation larger_i = smaller_i + delta_i. The releases and the differences then form one
-additive system of non-negative cells, and the audit's LP machinery (``lp._Audit``) applies as is.
+cells are >= 0 (and <= a published share denominator), and that counts do not fall: a cumulative
+count never does and late data mostly adds, so an attacker would assume it. The auditor grants
+it wherever it is true: for every cell in both releases whose value in the release being
+published is not smaller than in the neighbour (a tie included), the LP gets one more
+non-negative cell, the difference delta_i = new_i - old_i, and one more relation
+new_i = old_i + delta_i. Where the count truly fell, nothing is granted (an attacker assuming
+otherwise would derive something false), and the two cells are not coupled; two published cells
+still give their difference exactly. The releases and the differences form one additive system
+of non-negative cells, and the audit's LP machinery (``lp._Audit``) applies as is. (Against a
+later neighbour, when an older date is redone, the same rule grants "the older is not smaller",
+which holds only where nothing changed: the direction a monotone attacker would assume there is
+not granted, a known gap.)
 
 What must hold (per count measure, as in ``audit``):
 
@@ -64,12 +68,13 @@ from stat19.disclosure.secondary import _Suppressor
 from stat19.progress import Ticker
 
 Design = Literal["hold", "stable"]
+_MAX_ROUNDS = 50  # each round hides at least one cell; past this, stop with an error, not run on
 NEW = "new"  # the label of the release being protected, in findings
 
 SERIES_RULE = (
     "Consecutive releases are protected together: this release was audited with the releases it can be "
     "compared with (the previous date's, the revision it replaces), granting an attacker both releases' "
-    "relations and published cells and the direction of every cell's change. No difference between the two "
+    "relations and published cells and that no count fell where none did. No difference between the two "
     "is pinned to 1-4 (a published count that changed by 1-4 since the previous release is hidden), and every "
     "hidden cell of either release keeps its interval of width 5."
 )
@@ -125,27 +130,32 @@ class _System:
         known_small = np.where(hh[small], 0.0, vv[small].astype(float))
         d_upper = uu[big] - known_small
         self.v = np.concatenate([vv, np.abs(vv[a] - vv[b])])
-        self.hidden = np.concatenate([hh, hh[a] | hh[b]])
+        # a difference is an unknown only where the direction is granted (the count did not
+        # fall); where it fell the two cells are not coupled at all, but two published cells
+        # still give their difference exactly
+        self.both_published = ~hh[a] & ~hh[b]
+        self.hidden = np.concatenate([hh, (hh[a] | hh[b]) & up])
         # differences known to be 0 are constants (the LP would prove it one cell at a time)
         zero = _zero_differences(releases, pair, self.offset, up, ~self.hidden[diff] & (self.v[diff] == 0))
         self.hidden[diff[zero]] = False
         self.upper = np.concatenate([uu, d_upper])
         blocks = sp.block_diag([r.rel.matrix for r in releases], format="csr")
         blocks.resize((blocks.shape[0], n_cells + n_diff))
-        rows = np.repeat(np.arange(n_diff), 3)
-        cols = np.column_stack([big, small, diff]).ravel()
-        vals = np.tile([1.0, -1.0, -1.0], n_diff)
-        coupling = sp.csr_array((vals, (rows, cols)), shape=(n_diff, n_cells + n_diff))
+        coupled = np.flatnonzero(up)
+        rows = np.repeat(np.arange(coupled.size), 3)
+        cols = np.column_stack([big[coupled], small[coupled], diff[coupled]]).ravel()
+        vals = np.tile([1.0, -1.0, -1.0], coupled.size)
+        coupling = sp.csr_array((vals, (rows, cols)), shape=(coupled.size, n_cells + n_diff))
         self.matrix = sp.vstack([blocks, coupling], format="csr")
         # a-priori range of each cell from its bounds and its published partner's value alone
         self.low = np.zeros(self.v.size)
         self.high = self.upper.copy()
         pub_b, pub_a = ~hh[b], ~hh[a]
-        # new cell a, neighbour published: not below it when up, not above it when down
+        # where the direction is granted: the new cell not below its published partner, the
+        # neighbour's cell not above its published partner
         np.maximum.at(self.low, a[pub_b & up], vv[b][pub_b & up].astype(float))
-        np.minimum.at(self.high, a[pub_b & ~up], vv[b][pub_b & ~up].astype(float))
         np.minimum.at(self.high, b[pub_a & up], vv[a][pub_a & up].astype(float))
-        np.maximum.at(self.low, b[pub_a & ~up], vv[a][pub_a & ~up].astype(float))
+        np.minimum.at(self.high, b[up], uu[a][up])  # and not above the new cell's own bound
         self.low[diff] = 0.0
         # Two hidden cells whose difference is known to be 0 are one unknown: the neighbour's
         # column goes into the new cell's (its interval is the new cell's), and relations that
@@ -157,8 +167,7 @@ class _System:
         self.merged = np.zeros(self.v.size, dtype=bool)
         self.merged[b[merge]] = True
         np.minimum.at(self.upper, a[merge], self.upper[b[merge]])
-        np.maximum.at(self.low, a[merge], self.low[b[merge]])
-        np.minimum.at(self.high, a[merge], self.high[b[merge]])
+        # (its a-priori range stays the new cell's: what the new release publishes pinned it)
         self.hidden[b[merge]] = False  # its column is empty now: it adds nothing to the constants
         fold = sp.csr_array((np.ones(self.v.size), (np.arange(self.v.size), into)), shape=(self.v.size,) * 2)
         self.matrix, kept = _distinct_rows(self.matrix @ fold, self.hidden, self.v)
@@ -207,7 +216,7 @@ class _System:
         values), so proven cells are not targets again and the intervals seen are a start."""
         w = float(self.width)
         n = self.n_cells
-        pub_diff = np.flatnonzero(~self.hidden[n:]) + n
+        pub_diff = np.flatnonzero(self.both_published) + n
         small = pub_diff[(self.v[pub_diff] >= 1) & (self.v[pub_diff] <= w - 1)]
         cells, lo, hi = [small], [self.v[small].astype(float)], [self.v[small].astype(float)]
         if self.hidden.any() and not (new_proven and self.is_own):
@@ -312,8 +321,8 @@ def _zero_differences(releases: Sequence[_Release], pair: np.ndarray, offset: np
 
     A relation of the new release whose cells all have partners forming the same relation in the
     neighbour gives new_P - old_P = sum over children (new_c - old_c). With the parent's
-    difference known to be 0, children whose unknown differences all change the same way (all up
-    or all down) must all be 0; with every child's known to be 0, so is the parent's. Tables that
+    difference known to be 0 and every unknown child's known not to fall, they must all be 0;
+    with every child's known to be 0, so is the parent's. Tables that
     did not change where cells are hidden make this the common case, and each such difference
     would otherwise cost two exact LPs. ``known``: the differences known to be 0 to begin with
     (two published cells of the same value)."""
@@ -354,7 +363,8 @@ def _zero_differences(releases: Sequence[_Release], pair: np.ndarray, offset: np
             unknown_up = np.bincount(r, weights=c & ~zero[d] & up[d], minlength=entries.size)
             unknown_dn = np.bincount(r, weights=c & ~zero[d] & ~up[d], minlength=entries.size)
             p_zero = valid & zero[np.maximum(parent_d, 0)]
-            down = p_zero & ((unknown_up == 0) | (unknown_dn == 0)) & (unknown_up + unknown_dn > 0)
+            # a child that fell is not coupled: its difference is free, and frees the others
+            down = p_zero & (unknown_dn == 0) & (unknown_up > 0)
             upward = valid & ~zero[np.maximum(parent_d, 0)] & (unknown_up + unknown_dn == 0)
             if not down.any() and not upward.any():
                 break
@@ -496,7 +506,7 @@ def protect_series(
             hidden[:] = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats).run(hidden, m.name)
             changed = True
         memory = None
-        for round_ in range(1, 10_000):
+        for round_ in range(1, _MAX_ROUNDS + 1):
             system = _System(releases, m, width)
             memory = memory or _Memory(np.zeros(system.v.size, dtype=bool))
             g, _, _, required = system.failing(stats, tick, proven or changed, memory)
@@ -521,6 +531,8 @@ def protect_series(
             hidden[add] = True
             hidden[:] = suppressor.run(hidden, m.name)  # partners for the new hidden cells
             changed = True
+        else:
+            raise RuntimeError(f"measure {m.name}: the series protection did not settle in {_MAX_ROUNDS} rounds")
         if stats is not None:
             stats.hidden[m.name] = int(hidden.sum())
         all_proven &= proven or changed
