@@ -23,7 +23,7 @@ and computes with ``scipy.optimize.linprog`` (HiGHS) the exact min and max of ev
 A-priori range: what the old release's published value of the same cell and the denominators say
 alone, given the direction; the new release cannot change that. A new cell over a published old
 one that did not fall lies in [old, d_new]; an old cell that did not fall, in [0, min(d_old,
-d_new, the new value where published)]. A difference: with the old cell published,
+d_new)]. A bound the new release's own published cells give is not a-priori: it is what a leak is. A difference: with the old cell published,
 [0, d_new - old]; with it hidden, [0, d_new]. A target spanning that whole range is as protected as the new release can make it.
 
 Baseline (``baseline=True``): more generally, no mask of the new release can do better than
@@ -214,8 +214,6 @@ def _attack_measure(m: CountMeasure, old: pl.DataFrame, new: pl.DataFrame, rel: 
     np.maximum.at(new_lo, inew[old_pub & (sign > 0)], vo[old_pub & (sign > 0)])  # not below it
     old_hi = up["old"].copy()  # an old cell that did not fall is not above its new cell's bound
     np.minimum.at(old_hi, io[sign > 0], up["new"][inew][sign > 0])
-    new_pub = (vn_var < 0) & (sign > 0)  # ... nor above its new cell's published value
-    np.minimum.at(old_hi, io[new_pub], vn[new_pub].astype(float))
     # |new - old|: up, old published: [0, d_new - old]; down, old published: [0, old];
     # old hidden: [0, the larger side's bound]
     d_range = np.where(old_pub, np.where(sign > 0, up["new"][inew] - vo, vo),
