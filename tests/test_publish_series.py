@@ -4,6 +4,7 @@ revision in the vault, a release's neighbours, the series audit at publication a
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from stat19.products import compute_release
 from stat19.publish import (DisclosureAuditFailed, audit_all, neighbours, publish, publish_product, read_vault_copy,
                             release_dir, vault_copy_path)
 from stat19.publish.series import write_vault_copy
+from kit import jsonl_bytes, write_delivery
 from test_publish import DELIVERIES, R, small_world
 
 PRODUCT = "vaccine_coverage"
@@ -194,3 +196,55 @@ def test_stat19_audit_finds_a_vault_copy_that_is_not_the_published_release(home)
         .alias("vaccinated_ever_hidden")))
     assert [str(f) for f in audit_all(home)] == [
         f"{PRODUCT}/{DAY} r1: the vault copy does not match the published release in vaccinated_ever"]
+
+
+def test_stat19_run_protects_each_day_against_the_last(tmp_path, capsys, monkeypatch):
+    """As a user meets it: `stat19 run` day after day on a landing of another seed and size than
+    the demo's, then a re-sent delivery. Each release says which release it was protected
+    against; `stat19 audit` audits every pair and finds nothing; the independent attacker finds
+    no difference of 1-4 between the consecutive vaccine_coverage releases kept in the vault."""
+    from series_attack import attack
+
+    from stat19 import disclosure
+    from stat19.products.engine import disclosure_dimensions, disclosure_measures
+    from stat19.products.spec import get_product
+
+    monkeypatch.setenv("STAT19_PSEUDONYM_KEY", "k" * 40)
+    landing, root = tmp_path / "landing", tmp_path / "home"
+    assert main(["synth", "--persons", "1500", "--start", "2026-02-02", "--days", "4", "--seed", "7",
+                 "--no-delivery-faults", "--out", str(landing)]) == 0
+    run = ["run", "--landing", str(landing), "--home", str(root)]
+    assert main([*run, "--through", "2026-02-04"]) == 0
+    assert main(run) == 0
+    home = Home(root)
+    release = home.published / "vaccine_coverage" / "2026-02-05"
+    meta = json.loads((release / "metadata.json").read_text())
+    assert meta["disclosure"]["series"]["protected_against"] == ["2026-02-04 r1"]
+
+    # the day before re-sent with more influenza vaccinations of persons in the landing:
+    # the day's release gets revision 2, protected against the day before and against its own
+    # revision 1 (which stays published)
+    day = landing / "sysvak" / "2026-02-04"
+    records = [json.loads(line) for f in sorted(day.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    extra = [{**r, "vaccination_id": f"RESENT{k:04d}", "vaccine_code": "J07BB02", "dose_number": 1}
+             for k, r in enumerate(records)]
+    shutil.rmtree(day)
+    write_delivery(landing, "sysvak", "2026-02-04", {"a.jsonl": (jsonl_bytes(records + extra), 2 * len(records))})
+    assert main(run) == 0
+    meta = json.loads((release / "metadata.json").read_text())
+    assert meta["revision"] == 2
+    assert meta["disclosure"]["series"]["protected_against"] == ["2026-02-04 r1", "2026-02-05 r1"]
+    capsys.readouterr()
+
+    assert main(["audit", "--home", str(root)]) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    pairs = int(summary.split(" consecutive pairs audited")[0].split()[-1])
+    assert pairs >= 7 and "not audited" not in summary, summary
+
+    spec = get_product("vaccine_coverage")
+    old = pl.read_parquet(home.internal_releases / "vaccine_coverage" / "2026-02-04" / "r1.parquet")
+    new = pl.read_parquet(home.internal_releases / "vaccine_coverage" / "2026-02-05" / "r1.parquet")
+    leaks = attack(new, old, disclosure_dimensions(spec, new), disclosure_measures(spec), cells=False)
+    assert leaks == [], leaks[:5]
+    assert disclosure.series_audit(new, {"old": old}, disclosure_dimensions(spec, new),
+                                   disclosure_measures(spec)) == []
