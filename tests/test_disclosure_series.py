@@ -22,7 +22,8 @@ from series_attack import AttackStats, Leak, attack
 from test_disclosure import CASES, POP, VAX, Dims, hierarchies, release
 
 from stat19.cli import main
-from stat19.disclosure import CountMeasure, Dimension, audit, protect_series, series_audit, suppress
+from stat19.disclosure import (CountMeasure, Dimension, DisclosureError, audit, check_series, protect_series,
+                               series_audit, suppress)
 
 # --------------------------------------------------------------------------------------------
 # the attacker on the issue's two cases, built by hand
@@ -50,6 +51,23 @@ def test_a_published_count_that_grows_by_one_discloses_one_person() -> None:
     # a change of the width or more is no leak, and neither is no change
     assert leaks_of(table({"a": 35, "b": 27}, set()), old) == set()
     assert leaks_of(old, old) == set()
+
+
+def test_a_protection_that_gives_up_is_withheld_by_the_gate(monkeypatch) -> None:
+    """When protect_series stops without settling (no rounds left), the release it returns still
+    leaks, and check_series must run its LPs on it and refuse it, not take it as proven."""
+    from stat19.disclosure import series
+
+    values = {"a": 3, "b": 7, "c": 10}  # the issue's second case (next test): nothing changed,
+    old, new = table(values, {"a", "b"}), table(values, {"a", "c"})  # the pattern did
+    monkeypatch.setattr(series, "_MAX_ROUNDS", 0)  # no partner rounds, no combined audit rounds
+    out = protect_series(new, {"old": old}, [GEO], [CASES])
+    assert out["cases_hidden"].to_list() == [True, False, True, False]  # left as it was: it leaks
+    with pytest.raises(DisclosureError):
+        check_series(out, {"old": old}, [GEO], [CASES])
+    monkeypatch.setattr(series, "_MAX_ROUNDS", 50)
+    settled = protect_series(new, {"old": old}, [GEO], [CASES])
+    check_series(settled, {"old": old}, [GEO], [CASES])  # a settled protection passes the gate
 
 
 def test_a_cell_hidden_yesterday_and_published_today_pins_yesterdays_value() -> None:

@@ -566,6 +566,7 @@ def protect_series(
     # the suppressor proved df alone; each mask it returns below is proven the same way
     proven = _digest(df, dimensions, measures, width, min_denominator) in _SINGLE_PROVEN
     all_proven = True  # every measure's final mask proven by the suppressor's (the audit's) test
+    settled = True  # every measure ended with nothing failing the combined audit
     for m in _ordered(measures):  # denominators first: their masks bound the shares
         if m.rule == "public":
             continue
@@ -618,7 +619,7 @@ def protect_series(
             # Where that chain is hidden already, a published cell nearby. Both kinds in the same
             # round: a round costs the combined LPs, so each one answers every failing cell.
             stuck = _chain_hidden(new.rel, hidden)[own]
-            suppressor = _Suppressor(new.rel, v, _upper(df, m, new.masks), width, stats)
+            suppressor = _Suppressor(new.rel, v, upper, width, stats)
             add = _upward_closure(new.rel, own[~stuck])
             if stuck.any():
                 add = np.union1d(add, suppressor._nearby(hidden, own[stuck], np.full(int(stuck.sum()), float(width))))
@@ -626,6 +627,7 @@ def protect_series(
             if add.size == 0:  # should not happen (what no mask avoids is no finding): the gate withholds it
                 tick(f"nothing left to hide for {system.where(int(g[0]))} (needs width {required[0]:g}); "
                      "publication's series audit will withhold the release", force=True)
+                settled = False
                 break
             hidden[add] = True
             settle()  # partners for the new hidden cells
@@ -633,6 +635,7 @@ def protect_series(
         else:
             tick(f"not settled in {_MAX_ROUNDS} rounds; publication's series audit will withhold the release",
                  force=True)
+            settled = False
         if stats is not None:
             stats.hidden[m.name] = int(hidden.sum())
         all_proven &= proven or changed
@@ -640,8 +643,8 @@ def protect_series(
     out = df.with_columns(pl.Series(hidden_column(name), mask) for name, mask in new.masks.items())
     if all_proven:  # check_release need not repeat the single-release LPs either
         _remember_proof(_digest(out, dimensions, measures, width, min_denominator))
-    digest = _series_digest(out, neighbours, dimensions, measures, width, min_denominator)
-    _PROVEN[digest] = None
-    while len(_PROVEN) > _PROVEN_KEEP:
-        _PROVEN.popitem(last=False)
+    if settled:  # only then may check_series skip its LPs; a release given up on must meet them
+        _PROVEN[_series_digest(out, neighbours, dimensions, measures, width, min_denominator)] = None
+        while len(_PROVEN) > _PROVEN_KEEP:
+            _PROVEN.popitem(last=False)
     return out
