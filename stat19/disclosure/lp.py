@@ -28,6 +28,11 @@ _REACH_BATCH = 16  # cells per reach solve at first (split in halves while infea
 # components are packed into HiGHS models of about this many variables: one model per component
 # would cost a solve per component and round, one for all makes every warm solve touch them all
 _GROUP_VARIABLES = 4_000
+# The suppressor asks exact LPs (for repair duals) of at most this many failing cells per round,
+# spread over the release: a few repairs usually fix hundreds of failing cells at once (hiding one
+# fylke total frees every kommune below it), so the exact LPs of the rest would be wasted work;
+# the cells not examined stay unproven and are tested again, with the new cells, next round.
+EXACT_SAMPLE = 32
 # Groups share no variable, so they are solved side by side, one thread each: HiGHS releases the
 # GIL while it solves, and every group's result depends on its own model alone (deterministic).
 _THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
@@ -227,10 +232,12 @@ class _Audit:
                 break
         model.set_cost(np.zeros(cols.size))
 
-    def run(self, targets: np.ndarray, limit: int | None = None) -> np.ndarray:
+    def run(self, targets: np.ndarray, limit: int | None = None, sample: int | None = None) -> np.ndarray:
         """Decide protection of the target variables; returns the mask of the unprotected ones,
         whose lo / hi are their exact LP min and max. limit: stop once that many cells are known
-        unprotected (the others then stay unknown and are left out)."""
+        unprotected (the others then stay unknown and are left out). sample: exact LPs for at
+        most that many of the cells that fail the reach tests, spread evenly over them; the
+        others are left out too (not ``ok()``, not returned)."""
         todo = targets & ~self.ok()
         pinned = todo & self._pinned()  # known without an LP: their interval is [v, v]
         if limit is not None and pinned.sum() >= limit:
@@ -242,6 +249,12 @@ class _Audit:
         stubborn = np.zeros(todo.size, dtype=bool)
         _each(groups, lambda g: self._reach(g, todo, stubborn))
         stubborn &= ~self.ok()
+        if sample is not None and stubborn.sum() > sample:
+            failing = np.flatnonzero(stubborn)
+            self.tick(f"{failing.size:,} cells fail the reach tests; exact LPs for {sample} of them",
+                      force=True)
+            stubborn[:] = False
+            stubborn[failing[np.linspace(0, failing.size - 1, sample).round().astype(np.int64)]] = True
         self.tick(f"exact intervals of {int(stubborn.sum()):,} cells", force=bool(stubborn.any()))
         exact = pinned.copy()  # both LPs solved (or no LP needed)
         groups = np.unique(self.group_of[self.comp[stubborn]])
@@ -301,12 +314,14 @@ def _pack(sizes: np.ndarray) -> np.ndarray:
 def _audit_lp(matrix: sp.csr_array, v: np.ndarray, hidden: np.ndarray, upper: np.ndarray,
               targets: np.ndarray, width: int, stats: Stats | None, *, duals: bool = False,
               seen: tuple[np.ndarray, np.ndarray] | None = None,
-              limit: int | None = None, tick: Ticker | None = None) -> tuple[_Audit, np.ndarray]:
+              limit: int | None = None, sample: int | None = None,
+              tick: Ticker | None = None) -> tuple[_Audit, np.ndarray]:
     """The solved audit system and the cells of targets not protected (indices into the
     release); lp.lo / lp.hi hold their exact intervals, and with ``duals`` lp.duals the row
-    duals of their exact LPs (which price the repairs)."""
+    duals of their exact LPs (which price the repairs). ``limit`` and ``sample``: see
+    ``_Audit.run`` (with either, a target that is not ``lp.ok()`` may be missing from the result)."""
     lp = _Audit(matrix, v, hidden, upper, width, stats, keep_duals=duals, seen=seen, tick=tick)
-    bad = lp.run(targets[lp.cells], limit=limit)
+    bad = lp.run(targets[lp.cells], limit=limit, sample=sample)
     return lp, lp.cells[bad]
 
 

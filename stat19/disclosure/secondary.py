@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from stat19.disclosure.audit import _digest, _remember_proof
-from stat19.disclosure.lp import _TOL, _Audit, _audit_lp, _expand
+from stat19.disclosure.lp import _TOL, EXACT_SAMPLE, _Audit, _audit_lp, _expand
 from stat19.disclosure.relations import Relations, build_relations, verify
 from stat19.disclosure.rules import (MIN_DENOMINATOR, WIDTH, CountMeasure, Dimension, Stats, _ordered, _upper,
                                      count_values, hidden_column, primary_mask)
@@ -167,15 +167,18 @@ class _Suppressor:
         for round_ in itertools.count(1):
             self.local_fixpoint(hidden)
             lp, bad = _audit_lp(self.rel.matrix, self.v, hidden, self.upper, hidden & ~proven,
-                                self.width, self.stats, duals=True, seen=seen, tick=tick)
+                                self.width, self.stats, duals=True, seen=seen, sample=EXACT_SAMPLE,
+                                tick=tick)
             seen = lp.seen(self.v.size)
             # intervals only widen when more cells are hidden: a protected cell stays protected
             proven |= hidden
-            proven[bad] = False
-            tick(f"round {round_}: {int(hidden.sum()):,} hidden, {bad.size:,} not yet protected",
-                 force=True)
-            if bad.size == 0:
+            proven[lp.cells[~lp.ok()]] = False  # bad, and the failing cells left out of the sample
+            tick(f"round {round_}: {int(hidden.sum()):,} hidden, {int((hidden & ~proven).sum()):,} "
+                 f"not yet protected", force=True)
+            if not (hidden & ~proven).any():
                 return hidden
+            if bad.size == 0:  # the sampled cells were protected after all: test the rest again
+                continue
             new = self.repair(hidden, lp, bad)
             if new.size == 0:  # the test is exact: these cannot be protected by hiding more nearby
                 raise RuntimeError(f"measure {measure}: cannot protect {self.rel.cell(bad[0])}")
