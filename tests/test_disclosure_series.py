@@ -324,3 +324,38 @@ def test_the_random_pairs_do_leak_without_protection() -> None:
         new = suppress(table(grown, set()).drop("cases_hidden"), [GEO], [CASES])
         leaky += bool(attack(new, old, [GEO], [CASES]))
     assert leaky >= 3
+
+
+def test_protection_that_examines_a_sample_of_the_failing_cells_still_settles_safely(monkeypatch) -> None:
+    """protect_series asks exact LPs of a sample of the failing cells per round (lp.EXACT_SAMPLE)
+    and settles only on a whole answer. With a sample of one, on pairs where a round leaves
+    failing cells unexamined, the protected release passes the series audit from scratch and
+    the independent attacker (settling on a sample's answer alone fails here, and so does
+    counting the unexamined cells as proven)."""
+    from stat19.disclosure import series
+
+    monkeypatch.setattr(series, "EXACT_SAMPLE", 1)
+    unexamined = []
+    failing = series._System.failing
+
+    def spy(self, *args, **kwargs):
+        out = failing(self, *args, **kwargs)
+        unexamined.append(self.unexamined.size)
+        return out
+
+    monkeypatch.setattr(series._System, "failing", spy)
+    geo = Dimension("geo", {f"k{i}": f"f{i % 3}" for i in range(12)} | {f"f{i}": "NO" for i in range(3)})
+    sex = Dimension("sex", {"male": "total", "female": "total"})
+    group = Dimension("group")  # independent tables: one cell hidden cannot fix them all
+    dims = [(group, ["a", "b", "c"]), (geo, [f"k{i}" for i in range(12)]), (sex, ["male", "female"])]
+    dimensions = [d for d, _ in dims]
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        before = rng.choice([0, 2, 6, 9, 25, 40], (3, 12, 2))
+        after = before + rng.choice([0, 0, 0, 1, 2, 5], (3, 12, 2))
+        old = suppress(release(dims, {"cases": before}), dimensions, [CASES])
+        new = suppress(release(dims, {"cases": after}), dimensions, [CASES])
+        out = protect_series(new, {"old": old}, dimensions, [CASES])
+        assert series_audit(out, {"old": old}, dimensions, [CASES]) == []
+        assert attack(out, old, dimensions, [CASES]) == []
+    assert max(unexamined) > 0  # some round did leave failing cells for later

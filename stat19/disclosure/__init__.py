@@ -114,7 +114,8 @@ LP audit drives the few repairs it proves necessary. Per measure:
    LPs in a round: a few repairs usually fix hundreds of failing cells at once (a hidden fylke
    total frees every kommune below it), and exact LPs cost about as much as all the rest of the
    audit (at 250,000 persons: 1,122 failing cells, 2,244 exact LPs, 77 of 120 s; fixed by 15
-   cells). The cells left out stay unproven and are tested again next round.
+   cells). The cells left out stay unproven and are tested again next round. ``protect_series``
+   does the same with its rounds, and settles only on a round that examined every failing cell.
    Cells already proven keep their proof (adding hidden cells only widens intervals: every old
    witness stays feasible with the new cells at their true values), and so do the witnesses.
 The loop ends: each round hides at least one cell, and hiding everything is safe. The result

@@ -72,7 +72,7 @@ import scipy.sparse as sp
 
 from stat19.disclosure.audit import _PROVEN as _SINGLE_PROVEN
 from stat19.disclosure.audit import _digest, _hidden_of, _remember_proof
-from stat19.disclosure.lp import _TOL, _audit_lp
+from stat19.disclosure.lp import _TOL, EXACT_SAMPLE, _audit_lp
 from stat19.disclosure.relations import Relations, build_relations, verify
 from stat19.disclosure.rules import (MIN_DENOMINATOR, WIDTH, CountMeasure, Dimension, DisclosureError, Finding,
                                      Stats, _ordered, _upper, count_values, hidden_column)
@@ -191,6 +191,7 @@ class _System:
         own_rows = releases[0].rel.matrix.shape[0]
         self.is_own = bool(not self.hidden[self.offset[1]:].any() and not (kept >= own_rows).any())
         self._base: _System | None = None  # the same system with the new release all hidden
+        self.unexamined = np.zeros(0, np.int64)  # see failing()
 
     def is_diff(self, g: np.ndarray) -> np.ndarray:
         return g >= self.n_cells
@@ -262,15 +263,20 @@ class _System:
         return ~fixable & (b_hi - b_lo <= hi - lo + _TOL)
 
     def failing(self, stats: Stats | None, tick: Ticker | None = None, new_proven: bool = False,
-                memory: _Memory | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                memory: _Memory | None = None, sample: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(cells, lo, hi, required) that break the series rule, global indices; published
         differences of 1..width-1 first, then the LP's unprotected cells. ``new_proven``: the
         new release alone is known to pass ``audit`` (the suppressor proved it), so a system
         that is the new release's own needs no LP. ``memory``: what earlier rounds of the same
         system proved, while only more cells of the new release were hidden since (intervals
         then only widen: every feasible table stays feasible with the new cells at their true
-        values), so proven cells are not targets again and the intervals seen are a start."""
+        values), so proven cells are not targets again and the intervals seen are a start.
+        ``sample``: exact LPs for at most that many of the cells failing the reach tests (see
+        ``_audit_lp``); the others are neither returned nor proven: ``self.unexamined`` lists
+        them, so only a call that leaves none is the whole answer."""
         w = float(self.width)
+        self.unexamined = np.zeros(0, np.int64)
         n = self.n_cells
         pub_diff = np.flatnonzero(self.both_published) + n
         small = pub_diff[(self.v[pub_diff] >= 1) & (self.v[pub_diff] <= w - 1)]
@@ -278,14 +284,21 @@ class _System:
         if self.hidden.any() and not (new_proven and self.is_own):
             targets = self.hidden & ~memory.proven if memory is not None else self.hidden
             lp, bad = _audit_lp(self.matrix, self.v, self.hidden, self.upper, targets, self.width,
-                                stats, tick=tick, seen=memory.seen if memory is not None else None)
+                                stats, tick=tick, seen=memory.seen if memory is not None else None,
+                                sample=sample)
             k = np.searchsorted(lp.cells, bad)
             blo, bhi = lp.lo[k], lp.hi[k]
             wide = bhi - blo >= np.minimum(w, self.high[bad] - self.low[bad]) - _TOL  # its whole range
+            # failing cells left out of the sample (their intervals so far are not exact)
+            rest = lp.cells[targets[lp.cells] & ~lp.ok()]
+            rest = rest[~np.isin(rest, bad)]
+            kr = np.searchsorted(lp.cells, rest)
+            self.unexamined = rest[lp.hi[kr] - lp.lo[kr] < np.minimum(w, self.high[rest] - self.low[rest]) - _TOL]
             if memory is not None:  # wide enough stays wide enough; the exceptions may not
                 memory.seen = lp.seen(self.v.size)
                 memory.proven |= targets
                 memory.proven[bad[~wide]] = False
+                memory.proven[self.unexamined] = False
             ok = self._acceptable(bad, blo, bhi)
             if not ok.all():
                 ok[~ok] = self._inherent(bad[~ok], blo[~ok], bhi[~ok], stats)
@@ -606,8 +619,13 @@ def protect_series(
         for round_ in range(1, _MAX_ROUNDS + 1):
             system = _System(releases, m, width)
             memory = memory or _Memory(np.zeros(system.v.size, dtype=bool))
-            g, _, _, required = system.failing(stats, tick, proven or changed, memory)
-            tick(f"round {round_}: {int(hidden.sum()):,} hidden, {g.size:,} failing", force=True)
+            # Exact LPs (the costliest part) for a sample of the failing cells: the cells hidden
+            # for them usually free the rest too. Settled only on a whole answer.
+            g, _, _, required = system.failing(stats, tick, proven or changed, memory, sample=EXACT_SAMPLE)
+            if g.size == 0 and system.unexamined.size:
+                g, _, _, required = system.failing(stats, tick, proven or changed, memory)
+            more = f" (and {system.unexamined.size:,} not yet examined)" if system.unexamined.size else ""
+            tick(f"round {round_}: {int(hidden.sum()):,} hidden, {g.size:,} failing{more}", force=True)
             if g.size == 0:
                 break
             own = np.unique(system.new_cell(g))
