@@ -58,8 +58,10 @@ def test_a_protection_that_gives_up_is_withheld_by_the_gate(monkeypatch) -> None
     leaks, and check_series must run its LPs on it and refuse it, not take it as proven."""
     from stat19.disclosure import series
 
-    values = {"a": 3, "b": 7, "c": 10}  # the issue's second case (next test): nothing changed,
-    old, new = table(values, {"a", "b"}), table(values, {"a", "c"})  # the pattern did
+    # the issue's second case (next test) with a and b changed by one each way, so that the new
+    # release is not the neighbour's table again (whose mask it would start from)
+    old = table({"a": 3, "b": 7, "c": 10}, {"a", "b"})
+    new = table({"a": 4, "b": 6, "c": 10}, {"a", "c"})
     monkeypatch.setattr(series, "_MAX_ROUNDS", 0)  # no partner rounds, no combined audit rounds
     out = protect_series(new, {"old": old}, [GEO], [CASES])
     assert out["cases_hidden"].to_list() == [True, False, True, False]  # left as it was: it leaks
@@ -359,3 +361,17 @@ def test_protection_that_examines_a_sample_of_the_failing_cells_still_settles_sa
         assert series_audit(out, {"old": old}, dimensions, [CASES]) == []
         assert attack(out, old, dimensions, [CASES]) == []
     assert max(unexamined) > 0  # some round did leave failing cells for later
+
+
+def test_the_same_table_again_starts_from_the_mask_its_twin_was_published_with() -> None:
+    """R computed again from unchanged data (its inputs changed, its values did not) is
+    protected against its own revision 1 too. It starts from revision 1's mask, so it is that
+    release again (the publication then writes nothing) and not a revision 2 with other cells
+    hidden. Without the twin's mask it would publish c and the total, which revision 1 hid."""
+    values = {"a": 3, "b": 7, "c": 10}
+    published = table(values, {"a", "b", "c", "T"})  # revision 1, hidden more widely (a neighbour's doing)
+    again = suppress(table(values, set()).drop("cases_hidden"), [GEO], [CASES])
+    assert again["cases_hidden"].to_list() != published["cases_hidden"].to_list()
+    out = protect_series(again, {"2026-01-14 r1": published}, [GEO], [CASES])
+    assert out["cases_hidden"].to_list() == published["cases_hidden"].to_list()
+    check_series(out, {"2026-01-14 r1": published}, [GEO], [CASES])

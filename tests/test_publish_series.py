@@ -234,6 +234,12 @@ def test_stat19_run_protects_each_day_against_the_last(tmp_path, capsys, monkeyp
     meta = json.loads((release / "metadata.json").read_text())
     assert meta["revision"] == 2
     assert meta["disclosure"]["series"]["protected_against"] == ["2026-02-04 r1", "2026-02-05 r1"]
+    # The products the re-sent vaccinations do not touch were computed again (their inputs
+    # changed) with the same values: the same release, no revision 2, although they now have
+    # their own revision 1 as a neighbour too (protecting against it once added cells)
+    for product in ("antibiotics_monthly", "primary_care_monthly", "mortality_weekly", "sari_weekly"):
+        kept = json.loads((home.published / product / "2026-02-05" / "metadata.json").read_text())
+        assert kept["revision"] == 1, (product, kept["disclosure"].get("series"))
     capsys.readouterr()
 
     assert main(["audit", "--home", str(root)]) == 0

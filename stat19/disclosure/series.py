@@ -475,6 +475,15 @@ def _releases(df: pl.DataFrame, neighbours: Mapping[str, pl.DataFrame], dimensio
         _release(label, other, dimensions, measures) for label, other in neighbours.items()]
 
 
+def _same_values(df: pl.DataFrame, neighbours: Sequence[_Release], dimensions: Sequence[Dimension],
+                 measures: Sequence[CountMeasure]) -> list[_Release]:
+    """The neighbours with exactly df's cells, in df's row order, and its counts."""
+    counts = {m.name for m in measures} | {m.denominator for m in measures if m.denominator}
+    columns = [d.name for d in dimensions] + sorted(counts)
+    mine = df.select(columns)
+    return [r for r in neighbours if r.df.height == df.height and r.df.select(columns).equals(mine)]
+
+
 def series_audit(
     df: pl.DataFrame,
     neighbours: Mapping[str, pl.DataFrame],
@@ -576,6 +585,11 @@ def protect_series(
         return df
     releases = _releases(df, neighbours, dimensions, measures, relations)
     new = releases[0]
+    # Neighbours holding exactly df's values (R computed again from unchanged data, or a day on
+    # which nothing changed) lend it their masks to start from: the same table published with the
+    # same mask says nothing the neighbour did not. Else a rerun with nothing new would protect
+    # against its own revision 1, hide more and publish a revision 2.
+    same = _same_values(df, releases[1:], dimensions, measures)
     # the suppressor proved df alone; each mask it returns below is proven the same way
     proven = _digest(df, dimensions, measures, width, min_denominator) in _SINGLE_PROVEN
     all_proven = True  # every measure's final mask proven by the suppressor's (the audit's) test
@@ -587,6 +601,17 @@ def protect_series(
         hidden = new.masks[m.name]
         v = count_values(df, m.name)
         changed = False  # this measure's mask came from the suppressor in this call
+        # the twin's mask passed the audits when the twin was published, so it is the start; the
+        # rounds below still check it against every neighbour (there may be one the twin never had)
+        lent = False
+        for twin in same:
+            lent |= bool((twin.masks[m.name] & ~hidden).any())
+            hidden |= twin.masks[m.name]
+
+        def trusted() -> bool:
+            """Is the mask as it is now proven by the suppressor (the single-release audit)? Not
+            a lent one unless the suppressor ran on it since (changed)."""
+            return changed or (proven and not lent)
         # Before any LP: hold every published count that changed by 1..width-1 since a neighbour
         # published it (the finding the combined audit would make first), and in the stable
         # design also what a neighbour hides; the suppressor then gives them partners.
@@ -621,9 +646,9 @@ def protect_series(
             memory = memory or _Memory(np.zeros(system.v.size, dtype=bool))
             # Exact LPs (the costliest part) for a sample of the failing cells: the cells hidden
             # for them usually free the rest too. Settled only on a whole answer.
-            g, _, _, required = system.failing(stats, tick, proven or changed, memory, sample=EXACT_SAMPLE)
+            g, _, _, required = system.failing(stats, tick, trusted(), memory, sample=EXACT_SAMPLE)
             if g.size == 0 and system.unexamined.size:
-                g, _, _, required = system.failing(stats, tick, proven or changed, memory)
+                g, _, _, required = system.failing(stats, tick, trusted(), memory)
             more = f" (and {system.unexamined.size:,} not yet examined)" if system.unexamined.size else ""
             tick(f"round {round_}: {int(hidden.sum()):,} hidden, {g.size:,} failing{more}", force=True)
             if g.size == 0:
@@ -656,8 +681,8 @@ def protect_series(
             settled = False
         if stats is not None:
             stats.hidden[m.name] = int(hidden.sum())
-        all_proven &= proven or changed
-        proven &= not changed  # a share's bounds follow its denominator's mask
+        all_proven &= trusted()
+        proven &= not (changed or lent)  # a share's bounds follow its denominator's mask
     out = df.with_columns(pl.Series(hidden_column(name), mask) for name, mask in new.masks.items())
     if all_proven:  # check_release need not repeat the single-release LPs either
         _remember_proof(_digest(out, dimensions, measures, width, min_denominator))
